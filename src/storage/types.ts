@@ -1,0 +1,33 @@
+// Durable storage of the Raft log, hard state and snapshots. Implementations: memory.ts (tests and
+// the simulator) and sqlite.ts (production). test/storage/conformance.test.ts runs one suite
+// against both.
+//
+// The interface is synchronous on purpose: better-sqlite3 is synchronous, and a synchronous
+// persist() means nothing can be sent between "written" and "durable" (Ready ordering contract,
+// src/raft/types.ts). Each call is atomic: after a crash either all of it is durable or none.
+import type { ClusterConfig, Entry, HardState, RaftInitialState, Snapshot } from '../raft/types.js';
+
+export interface PersistBatch {
+  /** Install first: replaces the snapshot and drops every log entry with index <= its index. */
+  readonly snapshot: Snapshot | null;
+  /** Replaces every stored entry whose index >= entries[0].index, then appends these. */
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | null;
+}
+
+export interface RaftStorage {
+  /**
+   * What the core starts from. A new store returns term 0, no vote, commit 0, a snapshot at
+   * index 0 holding `bootstrap` and empty data, and no entries. `applied` is the snapshot index:
+   * the state machine is rebuilt from the snapshot plus the committed log.
+   */
+  load(bootstrap: ClusterConfig): RaftInitialState;
+  /** One durable, atomic write (one transaction, one fsync) per Ready. */
+  persist(batch: PersistBatch): void;
+  /**
+   * Log compaction: store a snapshot the local state machine made at snapshot.meta.index (which
+   * is <= the applied index) and drop the entries it covers. Atomic.
+   */
+  compact(snapshot: Snapshot): void;
+  close(): void;
+}
