@@ -8,7 +8,10 @@
 import type { ClusterConfig, Entry, HardState, RaftInitialState, Snapshot } from '../raft/types.js';
 
 export interface PersistBatch {
-  /** Install first: replaces the snapshot and drops every log entry with index <= its index. */
+  /**
+   * A snapshot received from the leader. Installed first: it replaces the stored snapshot AND the
+   * whole log (entries after it belong to a history that diverged at or before its index).
+   */
   readonly snapshot: Snapshot | null;
   /** Replaces every stored entry whose index >= entries[0].index, then appends these. */
   readonly entries: readonly Entry[];

@@ -1,0 +1,245 @@
+// The replicated KV store: a StateMachine applying put, delete and txn commands in log order.
+//
+// Semantics (a linearizability checker models them; change both together):
+// - `revision` starts at 0 and grows by exactly 1 per applied command that changes something; a
+//   txn changing several keys takes one revision. Refused commands and txns that change nothing
+//   (failed compares, or only deletes of absent keys) leave it as is.
+// - A key's `version` is 1 on creation and +1 per put; delete removes the key (version 0 = absent)
+//   and the next put starts again at 1 with a new createRevision.
+// - ifVersion / compare version: 0 means "must not exist", n > 0 means "current version is n".
+//   delete checks ifVersion before existence: an absent key with ifVersion n > 0 is a version
+//   mismatch (currentVersion 0), and with ifVersion 0 or none it is HA_ERR_NOT_FOUND.
+// - A txn checks every compare against the state before it; if any fails, nothing changes and
+//   the result says succeeded: false. Otherwise all ops apply at one new revision. Inside a txn a
+//   delete of an absent key is a no-op rather than a failure: the txn's end state holds anyway.
+// - Malformed or out-of-bounds commands (see kv-types.ts limits) give HA_ERR_BAD_REQUEST results.
+// Nothing here reads a clock or depends on iteration order other than key order.
+import assert from 'node:assert/strict';
+import { HaError } from '../errors.js';
+import type { Index } from '../raft/types.js';
+import { decodeKvCommand } from './kv-commands.js';
+import { KvHistory, type KvHistoryChange } from './kv-history.js';
+import { decodeKvSnapshot, encodeKvSnapshot, type KvSnapshotRecord } from './kv-snapshot.js';
+import {
+  compareKeys,
+  kvHistoryKeysMaxDefault,
+  kvHistoryPerKeyMaxDefault,
+  kvListLimitMax,
+  type KvDeleteCommand,
+  type KvDeleteResult,
+  type KvEntry,
+  type KvHistoryEntry,
+  type KvPutCommand,
+  type KvPutResult,
+  type KvResult,
+  type KvTxnCommand,
+  type KvTxnResult,
+} from './kv-types.js';
+import type { StateMachine } from './types.js';
+
+export interface KvStoreOptions {
+  /** History entries kept per key, current value included; >= 1. See KvHistory. */
+  readonly historyPerKeyMax?: number;
+  /** Keys that may retain a past (deleted keys, live keys with older versions); >= 0. */
+  readonly historyKeysMax?: number;
+}
+
+interface LiveKey {
+  readonly value: string;
+  readonly version: number;
+  readonly createRevision: number;
+  readonly modRevision: number;
+}
+
+export class KvStore implements StateMachine<KvResult> {
+  private readonly historyPerKeyMax: number;
+  private readonly historyKeysMax: number;
+  private live = new Map<string, LiveKey>();
+  private pastWrites: KvHistory;
+  private revisionNow = 0;
+  private appliedIndexNow: Index = 0;
+
+  constructor(options: KvStoreOptions = {}) {
+    this.historyPerKeyMax = options.historyPerKeyMax ?? kvHistoryPerKeyMaxDefault;
+    this.historyKeysMax = options.historyKeysMax ?? kvHistoryKeysMaxDefault;
+    this.pastWrites = new KvHistory(this.historyPerKeyMax, this.historyKeysMax);
+  }
+
+  /** The revision of the last change; 0 before any. */
+  get revision(): number {
+    return this.revisionNow;
+  }
+
+  /** The index passed to the last apply() or covered by the last restore(); 0 before any. */
+  get appliedIndex(): Index {
+    return this.appliedIndexNow;
+  }
+
+  /** Number of live keys. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  apply(index: Index, data: Uint8Array): KvResult {
+    assert(
+      Number.isSafeInteger(index) && index > this.appliedIndexNow,
+      `apply out of order: ${index} after ${this.appliedIndexNow}`,
+    );
+    // The entry is applied even when refused: its result is the outcome, and it is never replayed.
+    this.appliedIndexNow = index;
+    let cmd;
+    try {
+      cmd = decodeKvCommand(data);
+    } catch (err) {
+      if (err instanceof HaError) return { ok: false, code: 'HA_ERR_BAD_REQUEST', message: err.message };
+      throw err;
+    }
+    const revisionBefore = this.revisionNow;
+    let result: KvResult;
+    switch (cmd.op) {
+      case 'put':
+        result = this.applyPut(cmd);
+        break;
+      case 'delete':
+        result = this.applyDelete(cmd);
+        break;
+      case 'txn':
+        result = this.applyTxn(cmd);
+        break;
+    }
+    assert(this.revisionNow === revisionBefore || (result.ok && this.revisionNow === revisionBefore + 1));
+    return result;
+  }
+
+  get(key: string): KvEntry | null {
+    const state = this.live.get(key);
+    return state === undefined ? null : toEntry(key, state);
+  }
+
+  /**
+   * Live keys starting with `prefix`, sorted by key, at most `limit` of them; pass the last key
+   * returned as `startAfterKey` to read the next page.
+   */
+  list(prefix: string, limit: number, startAfterKey?: string): KvEntry[] {
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > kvListLimitMax) {
+      throw new HaError(
+        'HA_ERR_BAD_REQUEST',
+        `limit: expected an integer in 1..${kvListLimitMax}, got ${limit}`,
+      );
+    }
+    const keys: string[] = [];
+    for (const key of this.live.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      if (startAfterKey !== undefined && compareKeys(key, startAfterKey) <= 0) continue;
+      keys.push(key);
+    }
+    keys.sort(compareKeys);
+    return keys.slice(0, limit).map((key) => toEntry(key, this.live.get(key)!));
+  }
+
+  /** The key's retained writes, oldest first, deletions included; the last is the current state. */
+  history(key: string): KvHistoryEntry[] {
+    return this.pastWrites.entries(key).map((e) => ({ ...e }));
+  }
+
+  snapshot(): Uint8Array {
+    const records: KvSnapshotRecord[] = this.pastWrites.keysSorted().map((key) => ({
+      key,
+      createRevision: this.live.get(key)?.createRevision ?? 0,
+      entries: this.pastWrites.entries(key),
+    }));
+    assert.equal(
+      records.filter((r) => this.live.has(r.key)).length,
+      this.live.size,
+      'every live key has history',
+    );
+    return encodeKvSnapshot({ revision: this.revisionNow, appliedIndex: this.appliedIndexNow, records });
+  }
+
+  restore(data: Uint8Array): void {
+    // Decode and rebuild completely before replacing anything: a corrupt snapshot changes nothing.
+    const state = decodeKvSnapshot(data);
+    const live = new Map<string, LiveKey>();
+    const entriesByKey = new Map<string, readonly KvHistoryEntry[]>();
+    for (const { key, createRevision, entries } of state.records) {
+      entriesByKey.set(key, entries);
+      const last = entries[entries.length - 1];
+      if (!last.deleted) {
+        live.set(key, {
+          value: last.value,
+          version: last.version,
+          createRevision,
+          modRevision: last.revision,
+        });
+      }
+    }
+    this.pastWrites = KvHistory.fromEntries(this.historyPerKeyMax, this.historyKeysMax, entriesByKey);
+    this.live = live;
+    this.revisionNow = state.revision;
+    this.appliedIndexNow = state.appliedIndex;
+  }
+
+  private applyPut(cmd: KvPutCommand): KvPutResult {
+    const current = this.live.get(cmd.key);
+    const currentVersion = current?.version ?? 0;
+    if (cmd.ifVersion !== undefined && cmd.ifVersion !== currentVersion) {
+      return { ok: false, code: 'HA_ERR_VERSION_MISMATCH', key: cmd.key, currentVersion };
+    }
+    const revision = ++this.revisionNow;
+    const change = this.writePut(cmd.key, cmd.value, revision);
+    this.pastWrites.record(revision, [change]);
+    return { ok: true, key: cmd.key, version: change.entry.version, revision };
+  }
+
+  private applyDelete(cmd: KvDeleteCommand): KvDeleteResult {
+    const currentVersion = this.live.get(cmd.key)?.version ?? 0;
+    if (cmd.ifVersion !== undefined && cmd.ifVersion !== currentVersion) {
+      return { ok: false, code: 'HA_ERR_VERSION_MISMATCH', key: cmd.key, currentVersion };
+    }
+    if (currentVersion === 0) return { ok: false, code: 'HA_ERR_NOT_FOUND', key: cmd.key };
+    const revision = ++this.revisionNow;
+    this.pastWrites.record(revision, [this.writeDelete(cmd.key, revision)]);
+    return { ok: true, key: cmd.key, revision };
+  }
+
+  private applyTxn(cmd: KvTxnCommand): KvTxnResult {
+    for (const compare of cmd.compares) {
+      if ((this.live.get(compare.key)?.version ?? 0) !== compare.version) {
+        return { ok: true, revision: this.revisionNow, succeeded: false };
+      }
+    }
+    // Decoding guaranteed distinct keys, and no op below can fail: all-or-nothing holds.
+    const effective = cmd.ops.filter((op) => op.op === 'put' || this.live.has(op.key));
+    if (effective.length === 0) return { ok: true, revision: this.revisionNow, succeeded: true };
+    const revision = ++this.revisionNow;
+    const changes = effective.map((op) =>
+      op.op === 'put' ? this.writePut(op.key, op.value, revision) : this.writeDelete(op.key, revision),
+    );
+    changes.sort((a, b) => compareKeys(a.key, b.key));
+    this.pastWrites.record(revision, changes);
+    return { ok: true, revision, succeeded: true };
+  }
+
+  private writePut(key: string, value: string, revision: number): KvHistoryChange {
+    const current = this.live.get(key);
+    const version = (current?.version ?? 0) + 1;
+    const createRevision = current?.createRevision ?? revision;
+    this.live.set(key, { value, version, createRevision, modRevision: revision });
+    return { key, entry: { version, value, revision, deleted: false } };
+  }
+
+  private writeDelete(key: string, revision: number): KvHistoryChange {
+    assert(this.live.delete(key), 'writeDelete of an absent key');
+    return { key, entry: { version: 0, value: '', revision, deleted: true } };
+  }
+}
+
+function toEntry(key: string, state: LiveKey): KvEntry {
+  return {
+    key,
+    value: state.value,
+    version: state.version,
+    revision: state.modRevision,
+    createRevision: state.createRevision,
+  };
+}
