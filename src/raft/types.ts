@@ -122,8 +122,9 @@ export interface AppendRespMsg extends MessageBase {
   readonly reject: boolean;
   /** On success: the highest index known to match the leader. */
   readonly matchIndex: Index;
-  /** On reject: where the leader should retry from (the follower's last index, or the first
-   * index of the conflicting term). */
+  /** On reject: the highest index that may still match, so the leader retries with
+   * prevLogIndex = hintIndex (the follower's last index, or the index just before the
+   * follower's run of entries with the conflicting term). */
   readonly hintIndex: Index;
   readonly seq: number;
   readonly tick: number;

@@ -32,8 +32,8 @@ export class MemoryStorage implements RaftStorage {
    * The next persist() throws and stores nothing of its batch: a crash during fsync, where the
    * atomic transaction is lost as a whole.
    */
-  failNextPersist(): void {
-    this.failNext = true;
+  failNextPersist(fail = true): void {
+    this.failNext = fail;
   }
 
   load(bootstrap: ClusterConfig): RaftInitialState {

@@ -1,0 +1,79 @@
+// npm run sim -- --seeds N [--from S] [--mutation NAME]   runs seeds S..S+N-1
+// npm run sim -- --seed S --verbose [--mutation NAME]     replays one seed with its event trace
+import { parseArgs } from 'node:util';
+import { runSeed } from './run-seed.js';
+import { mutationsByName, type MutationName } from './mutations.js';
+
+function main(): number {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        seeds: { type: 'string' },
+        from: { type: 'string' },
+        seed: { type: 'string' },
+        verbose: { type: 'boolean', default: false },
+        mutation: { type: 'string' },
+        'fault-ms': { type: 'string' },
+        'stop-at-first': { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`sim: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const int = (name: string, v: string | undefined, dflt: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name}: expected a non-negative integer, got "${v}"`);
+    return n;
+  };
+  let from: number;
+  let count: number;
+  let faultPhaseMs: number;
+  try {
+    from = int('seed', args.seed, int('from', args.from, 1));
+    count = args.seed !== undefined ? 1 : int('seeds', args.seeds, 100);
+    faultPhaseMs = int('fault-ms', args['fault-ms'], 3000);
+  } catch (err) {
+    process.stderr.write(`sim: ${(err as Error).message}\n`);
+    return 2;
+  }
+  let mutations = undefined;
+  if (args.mutation !== undefined) {
+    if (!(args.mutation in mutationsByName)) {
+      process.stderr.write(`sim: --mutation: expected one of ${Object.keys(mutationsByName).join(', ')}\n`);
+      return 2;
+    }
+    mutations = mutationsByName[args.mutation as MutationName];
+  }
+  const started = performance.now();
+  let failures = 0;
+  let ops = 0;
+  let faults = 0;
+  const mut = args.mutation ? ` --mutation ${args.mutation}` : '';
+  for (let seed = from; seed < from + count; seed++) {
+    const r = runSeed({ seed, verbose: args.verbose, mutations, faultPhaseMs });
+    ops += r.ops;
+    faults += r.faults;
+    if (args.verbose) for (const line of r.trace) process.stdout.write(`${line}\n`);
+    if (r.violation) {
+      failures++;
+      process.stdout.write(
+        `seed ${seed}: ${r.violation.invariant} violated at ${r.violation.atMs.toFixed(3)} ms: ${r.violation.message}\n` +
+          `  replay: npm run sim -- --seed ${seed} --verbose${mut}\n`,
+      );
+      if (args['stop-at-first']) {
+        count = seed - from + 1;
+        break;
+      }
+    }
+  }
+  const secs = (performance.now() - started) / 1000;
+  process.stdout.write(`${ops} client ops, ${faults} faults, ${secs.toFixed(1)} s\n`);
+  process.stdout.write(`${count} seeds, ${failures} violations\n`);
+  return failures === 0 ? 0 : 1;
+}
+
+process.exitCode = main();

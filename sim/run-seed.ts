@@ -1,0 +1,379 @@
+// One simulation run: a cluster, clients recording a history, a nemesis injecting faults, the
+// invariant checker after every event, then a liveness phase and a linearizability check.
+// Everything random comes from one seed, so a run can be replayed exactly.
+import { mulberry32, leaseTicksFor } from '../src/raft/index.js';
+import { nodeId, type Mutations, type NodeId, type Prng } from '../src/raft/types.js';
+import { encodeKvCommand } from '../src/state/kv-commands.js';
+import type { KvResult } from '../src/state/kv-types.js';
+import type { HaError } from '../src/errors.js';
+import { Scheduler } from './scheduler.js';
+import { SimNetwork } from './sim-network.js';
+import { SimNode } from './sim-cluster.js';
+import { InvariantChecker, type Violation } from './invariants.js';
+import { checkLinearizable, describeHistory } from './linearizability.js';
+import type { HistoryOp, KvOp, KvOutput } from './history.js';
+
+export interface SeedOptions {
+  readonly seed: number;
+  readonly verbose?: boolean;
+  readonly mutations?: Mutations;
+  /** Length of the fault phase in simulated milliseconds. */
+  readonly faultPhaseMs?: number;
+}
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly violation: Violation | null;
+  readonly ops: number;
+  readonly faults: number;
+  readonly events: number;
+  readonly voters: number;
+  readonly trace: readonly string[];
+}
+
+const tickMs = 10;
+const electionTicks = 10;
+const heartbeatTicks = 2;
+/** Clock drift bound: every node's clock runs within ±2% of real time. */
+export const clockDriftMax = 0.02;
+/** The lease margin covers the drift bound with room to spare (see src/raft/lease.ts). */
+const leaseDriftMargin = 0.1;
+const clientTimeoutMs = 300;
+const clientsCount = 4;
+const keys = ['a', 'b', 'c'];
+/** After healing, a leader must be elected and a write committed within this simulated time. */
+export const livenessBoundMs = 5000;
+const drainMs = 1000;
+
+export function runSeed(opts: SeedOptions): SeedResult {
+  const prng = mulberry32(opts.seed);
+  const rnd = (n: number): number => Math.floor(prng.next() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+  const scheduler = new Scheduler();
+  const traceLines: string[] = [];
+  const trace = (line: string): void => {
+    if (opts.verbose) traceLines.push(`${(scheduler.nowUs / 1000).toFixed(3).padStart(10)} ms  ${line}`);
+  };
+  const checker = new InvariantChecker(() => scheduler.nowMs);
+  const network = new SimNetwork(scheduler, mulberry32(opts.seed ^ 0x5eed));
+
+  // ---- cluster ------------------------------------------------------------------------------
+  const voterCount = pick([3, 3, 5, 5, 7]);
+  const learnerCount = rnd(3);
+  const ids: NodeId[] = [];
+  for (let i = 1; i <= voterCount + learnerCount; i++) ids.push(nodeId(`n${i}`));
+  const bootstrap = { voters: ids.slice(0, voterCount), learners: ids.slice(voterCount) };
+  const snapshotEntries = 20 + rnd(60);
+  // Flow control varies per seed: one-entry appends and a single message in flight expose
+  // orderings that big batches hide (an old-term entry acknowledged before the new term's).
+  const entriesPerAppendMax = pick([1, 2, 8, 64]);
+  const inflightMax = pick([1, 4, 32]);
+  trace(`cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}`);
+  const nodes = new Map<NodeId, SimNode>();
+  for (const id of ids) {
+    const rate = 1 + (prng.next() * 2 - 1) * clockDriftMax;
+    const node = new SimNode(id, rate, scheduler, network, checker, prng, bootstrap, {
+      tickMs,
+      raft: {
+        electionTicks,
+        heartbeatTicks,
+        leaseTicks: leaseTicksFor(electionTicks, leaseDriftMargin),
+        entriesPerAppendMax,
+        inflightMax,
+      },
+      snapshotEntries,
+      mutations: opts.mutations,
+    }, trace);
+    nodes.set(id, node);
+    node.start();
+  }
+  const all = [...nodes.values()];
+  const upNodes = (): SimNode[] => all.filter((n) => n.up);
+  const leader = (): SimNode | null => {
+    let best: SimNode | null = null;
+    for (const n of upNodes()) {
+      const st = n.runtime!.status();
+      if (st.role === 'leader' && (!best || st.term > best.runtime!.status().term)) best = n;
+    }
+    return best;
+  };
+
+  // ---- clients --------------------------------------------------------------------------------
+  const history: HistoryOp[] = [];
+  let opId = 0;
+  let clientsRunning = true;
+  const lastVersion = new Map<string, number>();
+
+  const runClient = (clientId: number): void => {
+    if (!clientsRunning) return;
+    const node = pick(all);
+    const key = pick(keys);
+    const r = prng.next();
+    let op: KvOp;
+    if (r < 0.4) op = { kind: 'get' };
+    else if (r < 0.65) op = { kind: 'put', value: `c${clientId}-${opId}` };
+    else if (r < 0.85) op = { kind: 'put', value: `c${clientId}-${opId}`, ifVersion: lastVersion.get(key) ?? 0 };
+    else if (r < 0.93) op = { kind: 'delete' };
+    else op = { kind: 'delete', ifVersion: lastVersion.get(key) ?? 0 };
+    const id = opId++;
+    const invokeMs = scheduler.nowMs;
+    let done = false;
+    let sync = true;
+    const next = (): void => {
+      scheduler.after(1000 + rnd(20_000), () => runClient(clientId));
+    };
+    const finish = (output: KvOutput | null, record: boolean): void => {
+      if (done) return;
+      done = true;
+      if (record) {
+        history.push({ id, clientId, key, op, invokeMs, returnMs: output ? scheduler.nowMs : null, output });
+        if (output && 'version' in output) lastVersion.set(key, output.version);
+        if (output && 'currentVersion' in output) lastVersion.set(key, output.currentVersion);
+      }
+      trace(`client ${clientId} ${op.kind} ${key} via ${node.id}: ${output ? JSON.stringify(output) : record ? 'indeterminate' : 'failed'}`);
+      next();
+    };
+    // The client gives up on its own deadline too: a crashed node never answers.
+    scheduler.after((clientTimeoutMs + 50) * 1000, () => finish(null, op.kind !== 'get'));
+    if (!node.up || node.paused) {
+      // Connection refused (crashed) is definite; a paused node just never answers.
+      if (!node.up) finish(null, false);
+      return;
+    }
+    const rt = node.runtime!;
+    const kv = node.kv!;
+    if (op.kind === 'get') {
+      rt.readCb(prng.next() < 0.5 ? 'linearizable' : 'lease', clientTimeoutMs, (err) => {
+        if (err) return finish(null, false);
+        const e = kv.get(key);
+        finish(e ? { kind: 'get', found: true, value: e.value, version: e.version } : { kind: 'get', found: false }, true);
+      });
+    } else {
+      const cmd =
+        op.kind === 'put'
+          ? encodeKvCommand({ op: 'put', key, value: op.value, ifVersion: op.ifVersion })
+          : encodeKvCommand({ op: 'delete', key, ifVersion: op.ifVersion });
+      rt.proposeCb(cmd, clientTimeoutMs, (err: HaError | null, res?: KvResult) => {
+        // A refusal before anything was proposed is definite; any later error is indeterminate.
+        if (err) return finish(null, !sync);
+        finish(toOutput(op, res!), true);
+      });
+    }
+    sync = false;
+  };
+
+  // ---- nemesis --------------------------------------------------------------------------------
+  let faults = 0;
+  /** Set when the liveness phase heals everything: nemesis events still scheduled do nothing. */
+  let healed = false;
+  const partition = (groupA: NodeId[]): void => {
+    const a = new Set(groupA);
+    for (const x of ids) for (const y of ids) if (a.has(x) !== a.has(y)) network.block(x, y);
+  };
+  const nemesis = (): void => {
+    faults++;
+    const r = rnd(12);
+    const l = leader();
+    switch (r) {
+      case 0: {
+        const shuffled = [...ids].sort(() => prng.next() - 0.5);
+        const cut = 1 + rnd(ids.length - 1);
+        partition(shuffled.slice(0, cut));
+        trace(`nemesis: partition {${shuffled.slice(0, cut).join(',')}} | rest`);
+        break;
+      }
+      case 1:
+        if (l) {
+          partition([l.id]);
+          trace(`nemesis: isolate leader ${l.id}`);
+        }
+        break;
+      case 2: {
+        const victim = l ?? pick(all);
+        const inbound = prng.next() < 0.5;
+        for (const x of ids) if (x !== victim.id) inbound ? network.block(x, victim.id) : network.block(victim.id, x);
+        trace(`nemesis: cut ${inbound ? 'inbound to' : 'outbound from'} ${victim.id}`);
+        break;
+      }
+      case 3: {
+        const a = pick(ids);
+        const b = pick(ids.filter((x) => x !== a));
+        const periodUs = (5 + rnd(40)) * 1000;
+        const flips = 5 + rnd(20);
+        trace(`nemesis: flapping link ${a}<->${b}`);
+        // An even number of flips: the link ends up connected.
+        for (let i = 0; i < flips + (flips % 2); i++) {
+          scheduler.after(i * periodUs, () => {
+            if (healed) return;
+            if (i % 2 === 0) {
+              network.block(a, b);
+              network.block(b, a);
+            } else {
+              network.unblock(a, b);
+              network.unblock(b, a);
+            }
+          });
+        }
+        break;
+      }
+      case 4: {
+        const victim = prng.next() < 0.5 && l ? l : pick(all);
+        if (prng.next() < 0.3) {
+          victim.storage.failNextPersist();
+          trace(`nemesis: ${victim.id} will lose power during its next fsync`);
+        } else victim.crash();
+        scheduler.after((50 + rnd(700)) * 1000, () => {
+          if (!victim.up) {
+            trace(`nemesis: restart ${victim.id}`);
+            victim.start();
+          }
+        });
+        break;
+      }
+      case 5: {
+        const victim = l ?? pick(all);
+        victim.pause();
+        scheduler.after((50 + rnd(3 * electionTicks * tickMs)) * 1000, () => victim.resume());
+        break;
+      }
+      case 6:
+        network.healAll();
+        trace('nemesis: heal all links');
+        break;
+      case 7:
+        if (l) {
+          const voters = l.runtime!.status().config.voters.filter((v) => v !== l.id);
+          if (voters.length > 0) {
+            const to = pick(voters);
+            trace(`nemesis: transfer leadership ${l.id} -> ${to}`);
+            l.runtime!.transferLeadershipCb(to, 500, () => {});
+          }
+        }
+        break;
+      case 8:
+        if (l) {
+          const cfg = l.runtime!.status().config;
+          const promote = cfg.learners.length > 0 && (cfg.voters.length < 7) && (cfg.voters.length <= 3 || prng.next() < 0.5);
+          const change = promote
+            ? { type: 'addVoter' as const, node: pick(cfg.learners) }
+            : cfg.voters.length > 3
+              ? { type: 'demote' as const, node: pick(cfg.voters) }
+              : null;
+          if (change) {
+            trace(`nemesis: membership ${change.type} ${change.node}`);
+            l.runtime!.changeMembershipCb(change, 500, (err) => trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`));
+          }
+        }
+        break;
+      case 9:
+        network.faults.lossRatio = prng.next() * 0.3;
+        network.faults.duplicateRatio = prng.next() * 0.05;
+        trace(`nemesis: loss ${network.faults.lossRatio.toFixed(2)} duplication ${network.faults.duplicateRatio.toFixed(2)}`);
+        break;
+      case 10:
+        network.faults.delayMaxUs = 2000 + rnd(30_000);
+        trace(`nemesis: delay up to ${network.faults.delayMaxUs / 1000} ms`);
+        break;
+      default:
+        network.faults.lossRatio = 0;
+        network.faults.duplicateRatio = 0;
+        network.faults.delayMaxUs = 2000;
+        trace('nemesis: network quiet');
+    }
+  };
+
+  const afterEach = (): boolean => {
+    for (const n of all) {
+      if (!n.up) continue;
+      const st = n.runtime!.status();
+      checker.observe({ id: n.id, role: st.role, term: st.term, commit: st.commit, fencingToken: st.fencingToken });
+    }
+    return checker.violation !== null;
+  };
+
+  // ---- phases ---------------------------------------------------------------------------------
+  const faultPhaseMs = opts.faultPhaseMs ?? 3000;
+  for (let c = 0; c < clientsCount; c++) scheduler.after(rnd(5000), () => runClient(c));
+  for (let t = 300 + rnd(200); t < faultPhaseMs; t += 50 + rnd(300)) scheduler.at(t * 1000, nemesis);
+  scheduler.runUntil(faultPhaseMs * 1000, afterEach);
+
+  let violation = checker.violation;
+  if (!violation) {
+    // Liveness: heal everything; a leader must be elected and a write committed in the bound.
+    trace('liveness: heal all, restart and resume every node');
+    healed = true;
+    network.healAll();
+    network.faults.lossRatio = 0;
+    network.faults.duplicateRatio = 0;
+    network.faults.delayMaxUs = 2000;
+    for (const n of all) {
+      n.storage.failNextPersist(false);
+      if (!n.up) n.start();
+      else n.resume();
+    }
+    const healedAtUs = scheduler.nowUs;
+    let committed = false;
+    const tryWrite = (): void => {
+      if (committed) return;
+      const l = leader();
+      if (l) {
+        l.runtime!.proposeCb(encodeKvCommand({ op: 'put', key: 'liveness', value: String(opts.seed) }), 500, (err) => {
+          if (!err) committed = true;
+        });
+      }
+      scheduler.after(20_000, tryWrite);
+    };
+    tryWrite();
+    scheduler.runUntil(healedAtUs + livenessBoundMs * 1000, () => afterEach() || committed);
+    violation = checker.violation;
+    if (!violation && !committed) {
+      violation = {
+        invariant: 'liveness',
+        message: `no write committed within ${livenessBoundMs} ms after healing (leader: ${leader()?.id ?? 'none'})`,
+        atMs: scheduler.nowMs,
+      };
+    } else if (!violation) {
+      trace(`liveness: write committed ${((scheduler.nowUs - healedAtUs) / 1000).toFixed(1)} ms after healing`);
+    }
+  }
+  if (!violation) {
+    clientsRunning = false;
+    scheduler.runUntil(scheduler.nowUs + drainMs * 1000, afterEach);
+    violation = checker.violation;
+  }
+  if (!violation) {
+    const lin = checkLinearizable(history);
+    if (lin.ok === false) {
+      violation = {
+        invariant: 'linearizability',
+        message: `key ${lin.key}: ${lin.message}\n${describeHistory(lin.ops)}`,
+        atMs: scheduler.nowMs,
+      };
+    } else if (lin.ok === 'unknown') {
+      trace(`linearizability: search budget exceeded on key ${lin.key}: ${lin.message}`);
+    }
+  }
+  return {
+    seed: opts.seed,
+    violation,
+    ops: history.length,
+    faults,
+    events: scheduler.eventsRun,
+    voters: voterCount,
+    trace: traceLines,
+  };
+}
+
+function toOutput(op: KvOp, res: KvResult): KvOutput {
+  if (op.kind === 'put') {
+    if (res.ok && 'version' in res) return { kind: 'put', ok: true, version: res.version };
+    if (!res.ok && res.code === 'HA_ERR_VERSION_MISMATCH') return { kind: 'put', ok: false, currentVersion: res.currentVersion };
+  } else if (op.kind === 'delete') {
+    if (res.ok) return { kind: 'delete', ok: true };
+    if (res.code === 'HA_ERR_NOT_FOUND') return { kind: 'delete', ok: false, reason: 'notFound' };
+    if (res.code === 'HA_ERR_VERSION_MISMATCH') return { kind: 'delete', ok: false, reason: 'mismatch', currentVersion: res.currentVersion };
+  }
+  throw new Error(`unexpected result for ${op.kind}: ${JSON.stringify(res)}`);
+}
+
+export type { Prng };

@@ -1,0 +1,122 @@
+// The simulated network: per-message delay (which reorders), loss, duplication, and blocked
+// directed links (symmetric and asymmetric partitions, an isolated leader, flapping links).
+// A closed connection (crashed peer) is reported to the other side, as a TCP reset would be,
+// unless the link is blocked: then nothing reaches the other side, not even the reset.
+import type { Message, NodeId } from '../src/raft/types.js';
+import type { Transport, TransportHandler } from '../src/transport/types.js';
+import type { Prng } from '../src/raft/types.js';
+import type { Scheduler } from './scheduler.js';
+
+export interface NetworkFaults {
+  /** Probability in [0, 1) that a message is lost. */
+  lossRatio: number;
+  /** Probability that a message is delivered twice. */
+  duplicateRatio: number;
+  /** Delay bounds in microseconds; each message draws its own, so messages reorder. */
+  delayMinUs: number;
+  delayMaxUs: number;
+}
+
+export interface NetworkEndpoint {
+  /** False while the node is crashed: messages to it vanish. */
+  isUp(): boolean;
+  /** Delivers now, or queues while the node is paused. */
+  deliver(fn: () => void): void;
+}
+
+export class SimNetwork {
+  readonly faults: NetworkFaults = { lossRatio: 0, duplicateRatio: 0, delayMinUs: 200, delayMaxUs: 2000 };
+  private readonly blocked = new Set<string>();
+  private readonly handlers = new Map<NodeId, TransportHandler>();
+  private readonly endpoints = new Map<NodeId, NetworkEndpoint>();
+  messagesSent = 0;
+  messagesDropped = 0;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly prng: Prng,
+  ) {}
+
+  register(id: NodeId, endpoint: NetworkEndpoint): void {
+    this.endpoints.set(id, endpoint);
+  }
+
+  transport(id: NodeId): Transport {
+    return {
+      start: async (handler) => {
+        this.handlers.set(id, handler);
+      },
+      send: (msg) => this.send(msg),
+      setPeers: () => {},
+      close: async () => {
+        this.handlers.delete(id);
+      },
+    };
+  }
+
+  /** Attaches the handler synchronously (the simulator cannot await). */
+  attach(id: NodeId, handler: TransportHandler): void {
+    this.handlers.set(id, handler);
+  }
+
+  detach(id: NodeId): void {
+    this.handlers.delete(id);
+  }
+
+  block(from: NodeId, to: NodeId): void {
+    this.blocked.add(`${from}>${to}`);
+  }
+
+  unblock(from: NodeId, to: NodeId): void {
+    this.blocked.delete(`${from}>${to}`);
+  }
+
+  isBlocked(from: NodeId, to: NodeId): boolean {
+    return this.blocked.has(`${from}>${to}`);
+  }
+
+  healAll(): void {
+    this.blocked.clear();
+  }
+
+  blockedLinks(): number {
+    return this.blocked.size;
+  }
+
+  /** Tells every reachable node that its connection to `peer` closed. */
+  connectionClosed(peer: NodeId, delayUs: number): void {
+    for (const [id, ep] of this.endpoints) {
+      if (id === peer || this.isBlocked(peer, id)) continue;
+      this.scheduler.after(delayUs, () => {
+        const h = this.handlers.get(id);
+        if (!h || !ep.isUp()) return;
+        ep.deliver(() => h.onPeerDown(peer));
+      });
+    }
+  }
+
+  private send(msg: Message): void {
+    this.messagesSent++;
+    const f = this.faults;
+    if (this.isBlocked(msg.from, msg.to) || this.prng.next() < f.lossRatio) {
+      this.messagesDropped++;
+      return;
+    }
+    const copies = this.prng.next() < f.duplicateRatio ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const delayUs = f.delayMinUs + Math.floor(this.prng.next() * (f.delayMaxUs - f.delayMinUs));
+      this.scheduler.after(delayUs, () => this.deliver(msg));
+    }
+  }
+
+  private deliver(msg: Message): void {
+    // Packets in flight when a link is cut are lost too.
+    if (this.isBlocked(msg.from, msg.to)) {
+      this.messagesDropped++;
+      return;
+    }
+    const ep = this.endpoints.get(msg.to);
+    if (!ep || !ep.isUp()) return;
+    ep.deliver(() => this.handlers.get(msg.to)?.onMessage(msg));
+  }
+}

@@ -1,0 +1,125 @@
+// Follower behaviour: accept the leader's log (thesis §3.5, §5.3), its commit index, and its
+// snapshots (§5.3 "InstallSnapshot"). Every response echoes the message's seq and tick, which the
+// leader uses for ReadIndex (§6.4) and its lease (§6.4.1).
+
+import type { RaftNode } from './node.js';
+import { stopLeading } from './leader.js';
+import { failForwardedReads } from './read-index.js';
+import type { AppendMsg, HeartbeatMsg, Index, NodeId, SnapshotMsg, Term } from './types.js';
+
+export function becomeFollower(r: RaftNode, term: Term, leader: NodeId | null): void {
+  if (term > r.term) {
+    r.term = term;
+    r.votedFor = null;
+  }
+  if (r.role === 'leader') stopLeading(r);
+  r.role = 'follower';
+  setLeader(r, leader);
+  r.votes.clear();
+  r.resetElectionTimer();
+}
+
+export function setLeader(r: RaftNode, leader: NodeId | null): void {
+  // Reads forwarded to a leader that we no longer follow would never be answered.
+  if (r.leader !== leader) failForwardedReads(r);
+  r.leader = leader;
+}
+
+/** Called for append, heartbeat and snapshot messages of the current term. */
+export function acceptLeaderContact(r: RaftNode, leader: NodeId): void {
+  if (r.role !== 'follower') becomeFollower(r, r.term, leader);
+  else setLeader(r, leader);
+  r.electionElapsedTicks = 0;
+}
+
+function replyAppend(
+  r: RaftNode,
+  m: AppendMsg | SnapshotMsg,
+  reject: boolean,
+  matchIndex: Index,
+  hintIndex: Index,
+): void {
+  r.send({
+    type: 'appendResp',
+    from: r.id,
+    to: m.from,
+    term: r.term,
+    reject,
+    matchIndex,
+    hintIndex,
+    seq: m.seq,
+    tick: m.tick,
+  });
+}
+
+function isWellFormed(m: AppendMsg): boolean {
+  if (!Number.isSafeInteger(m.prevLogIndex) || m.prevLogIndex < 0) return false;
+  if (!Number.isSafeInteger(m.commit) || m.commit < 0) return false;
+  let prevTerm = m.prevLogTerm;
+  for (let i = 0; i < m.entries.length; i++) {
+    const e = m.entries[i];
+    if (e.index !== m.prevLogIndex + 1 + i || e.term < prevTerm || e.term > m.term) return false;
+    prevTerm = e.term;
+  }
+  return true;
+}
+
+/** AppendEntries receiver (thesis Figure 3.1, §3.5). */
+export function handleAppend(r: RaftNode, m: AppendMsg): void {
+  if (!isWellFormed(m)) return;
+  const log = r.log;
+  // Consistency check: our log must hold the entry just before the new ones. hintIndex is the
+  // highest index that may still match, so the leader retries with prevLogIndex = hintIndex.
+  if (m.prevLogIndex > log.lastIndex) {
+    replyAppend(r, m, true, 0, log.lastIndex);
+    return;
+  }
+  if (m.prevLogIndex > log.snapshotIndex && !r.opts.mutations?.skipPrevCheck) {
+    if (log.term(m.prevLogIndex) !== m.prevLogTerm) {
+      const hint = Math.max(log.firstIndexOfTermRun(m.prevLogIndex) - 1, r.commit);
+      replyAppend(r, m, true, 0, Math.min(hint, m.prevLogIndex - 1));
+      return;
+    }
+  }
+  // Entries at or below the snapshot are committed, hence identical to the leader's.
+  const fresh = m.entries.filter((e) => e.index > log.snapshotIndex);
+  for (let i = 0; i < fresh.length; i++) {
+    const e = fresh[i];
+    const ourTerm = log.term(e.index);
+    if (ourTerm === e.term) continue;
+    if (ourTerm !== undefined) {
+      // A sender that contradicts a committed entry is not a correct leader; keep what is
+      // committed and say nothing (§5.4.2 Leader Completeness makes this unreachable).
+      if (e.index <= r.commit) return;
+      r.truncateLog(e.index);
+    }
+    r.appendToLog(fresh.slice(i));
+    break;
+  }
+  const lastNewIndex = m.prevLogIndex + m.entries.length;
+  r.advanceCommit(Math.min(m.commit, lastNewIndex));
+  replyAppend(r, m, false, lastNewIndex, 0);
+}
+
+export function handleHeartbeat(r: RaftNode, m: HeartbeatMsg): void {
+  // The leader sends min(commit, our match), so every entry up to it matches the leader's log.
+  if (Number.isSafeInteger(m.commit)) r.advanceCommit(Math.min(m.commit, r.log.lastIndex));
+  r.send({ type: 'heartbeatResp', from: r.id, to: m.from, term: r.term, seq: m.seq, tick: m.tick });
+}
+
+/** InstallSnapshot receiver (thesis §5.3). */
+export function handleSnapshot(r: RaftNode, m: SnapshotMsg): void {
+  const meta = m.snapshot.meta;
+  if (meta.index <= r.commit) {
+    replyAppend(r, m, false, r.commit, 0);
+    return;
+  }
+  if (r.log.term(meta.index) === meta.term) {
+    // Our log already holds the snapshot's last entry, so it matches up to there: keep the log.
+    r.advanceCommit(meta.index);
+    replyAppend(r, m, false, meta.index, 0);
+    return;
+  }
+  r.installSnapshot(m.snapshot);
+  replyAppend(r, m, false, meta.index, 0);
+}

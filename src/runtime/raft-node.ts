@@ -1,0 +1,548 @@
+// Drives the pure core: turns time into ticks, peer frames into step(), client calls into
+// propose()/readIndex(), and performs each Ready in the order its contract demands:
+//   persist (one atomic write) -> send -> install snapshot / apply -> serve reads -> advance.
+//
+// Every input (tick, message, proposal) only marks the node dirty; the Ready is processed once
+// per event-loop turn (a zero-delay timer), so that a burst of proposals or messages costs one
+// storage write, not one per input. Results reach clients when their entry is applied on THIS
+// node: a follower forwards the proposal to the leader and resolves its caller when the entry,
+// identified by its request id, comes back through the log.
+import assert from 'node:assert/strict';
+import { HaError } from '../errors.js';
+import { RaftCore, defaultRaftOptions } from '../raft/index.js';
+import type {
+  ClusterConfig,
+  ConfChange,
+  Entry,
+  Index,
+  Message,
+  Mutations,
+  NodeId,
+  Prng,
+  RaftOptions,
+  RaftStatus,
+  Ready,
+  Role,
+  Snapshot,
+  Term,
+} from '../raft/types.js';
+import type { StateMachine } from '../state/types.js';
+import type { PersistBatch, RaftStorage } from '../storage/types.js';
+import type { Transport } from '../transport/types.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { runtimeLimits } from './limits.js';
+import { AppliedRequests } from './applied-requests.js';
+
+export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+
+export interface RuntimeHooks {
+  /** After each durable write, with its duration (for the fsync histogram and the simulator). */
+  onPersist?(batch: PersistBatch, durationMs: number): void;
+  /** After an entry (of any type) is applied on this node. */
+  onApply?(entry: Entry): void;
+  onRoleChange?(role: Role, leader: NodeId | null, term: Term): void;
+  /** A lease read was granted at `index` (the simulator checks it is not stale). */
+  onLeaseRead?(index: Index): void;
+  onProposalDone?(durationMs: number, result: 'ok' | 'error'): void;
+  /** The configuration changed (an appended or applied config entry, or a snapshot). */
+  onConfig?(config: ClusterConfig): void;
+}
+
+export interface RaftNodeOptions<R> {
+  readonly id: NodeId;
+  /** Membership a new, empty store starts with (ignored when storage holds state). */
+  readonly bootstrap: ClusterConfig;
+  readonly tickMs: number;
+  /** Core options; id and prng come from this object. */
+  readonly raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
+  readonly storage: RaftStorage;
+  readonly transport: Transport;
+  readonly stateMachine: StateMachine<R>;
+  readonly clock: Clock;
+  readonly prng: Prng;
+  /** Unique per process start, so request ids never repeat across restarts. */
+  readonly bootId: string;
+  /** Compact the log once this many entries were applied after the last snapshot. */
+  readonly snapshotEntries: number;
+  readonly hooks?: RuntimeHooks;
+  readonly mutations?: Mutations;
+}
+
+type Callback<T> = (err: HaError | null, value?: T) => void;
+
+interface PendingProposal<R> {
+  readonly startedMs: number;
+  readonly timer: TimerHandle;
+  readonly cb: Callback<R | ClusterConfig>;
+}
+
+interface PendingRead {
+  readonly timer: TimerHandle;
+  readonly cb: Callback<Index>;
+  /** Set once the read index is confirmed; the read is served when applied reaches it. */
+  index: Index | null;
+}
+
+export class RaftNode<R> {
+  private readonly core: RaftCore;
+  private readonly opts: RaftNodeOptions<R>;
+  private readonly proposals = new Map<string, PendingProposal<R>>();
+  private readonly reads = new Map<string, PendingRead>();
+  private readonly roleWaiters = new Set<() => void>();
+  private readonly appliedRequests = new AppliedRequests();
+  private requestSeq = 0;
+  private tickTimer: TimerHandle | null = null;
+  private readyTimer: TimerHandle | null = null;
+  private stopped = false;
+  private applied: Index;
+  private appliedTerm: Term;
+  private appliedConfig: ClusterConfig;
+  private snapshotIndex: Index;
+  private lastRole: Role = 'follower';
+  private lastLeader: NodeId | null = null;
+  private lastTickAtMs = 0;
+
+  constructor(opts: RaftNodeOptions<R>) {
+    this.opts = opts;
+    const initial = opts.storage.load(opts.bootstrap);
+    const snap = initial.snapshot;
+    if (snap.meta.index > 0) opts.stateMachine.restore(this.appliedRequests.unwrapSnapshot(snap.data));
+    this.applied = snap.meta.index;
+    this.appliedTerm = snap.meta.term;
+    this.appliedConfig = snap.meta.config;
+    this.snapshotIndex = snap.meta.index;
+    const raftOptions = defaultRaftOptions(opts.id, opts.prng, { ...opts.raft, mutations: opts.mutations });
+    this.core = new RaftCore(raftOptions, { ...initial, applied: snap.meta.index });
+  }
+
+  get id(): NodeId {
+    return this.opts.id;
+  }
+
+  /** Starts the transport and the tick timer. */
+  start(): Promise<void> {
+    // Timers start synchronously (the simulator cannot wait for a promise); messages sent before
+    // the transport is up are dropped like any other, and Raft retries them.
+    this.lastTickAtMs = this.opts.clock.nowMs();
+    this.scheduleTick();
+    this.opts.hooks?.onConfig?.(this.core.status().config);
+    this.markDirty();
+    return this.opts.transport.start({
+      onMessage: (msg) => this.onMessage(msg),
+      onPeerDown: (peer) => this.onPeerDown(peer),
+    });
+  }
+
+  /** Stops timers and fails everything pending. The transport and storage are closed too. */
+  async stop(): Promise<void> {
+    this.halt();
+    await this.opts.transport.close();
+    this.opts.storage.close();
+  }
+
+  /**
+   * Stops all activity at once without closing storage or transport: what the simulator calls
+   * when it crashes a node (its callbacks never fire again).
+   */
+  halt(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tickTimer) this.opts.clock.clearTimeout(this.tickTimer);
+    if (this.readyTimer) this.opts.clock.clearTimeout(this.readyTimer);
+    const err = new HaError('HA_ERR_SHUTTING_DOWN', `node ${this.opts.id} is stopping`);
+    for (const [id, p] of this.proposals) {
+      this.opts.clock.clearTimeout(p.timer);
+      this.proposals.delete(id);
+      p.cb(err);
+    }
+    for (const [ctx, r] of this.reads) {
+      this.opts.clock.clearTimeout(r.timer);
+      this.reads.delete(ctx);
+      r.cb(err);
+    }
+  }
+
+  status(): RaftStatus {
+    return this.core.status();
+  }
+
+  get appliedIndex(): Index {
+    return this.applied;
+  }
+
+  get tickMs(): number {
+    return this.opts.tickMs;
+  }
+
+  // ---- client operations (callback form: the simulator drives these synchronously) ----------
+
+  /** Replicates `data`; the callback gets the state machine's result once applied here. */
+  proposeCb(data: Uint8Array, timeoutMs: number, cb: Callback<R>): void {
+    if (this.refuseIfStopped(cb)) return;
+    if (this.proposals.size >= runtimeLimits.proposalsPendingMax) {
+      cb(new HaError('HA_ERR_BUSY', `more than ${runtimeLimits.proposalsPendingMax} proposals pending`));
+      return;
+    }
+    const requestId = this.nextRequestId();
+    const result = this.core.propose(data, requestId);
+    if (!result.ok) {
+      cb(this.proposeError(result.code, result.leader));
+      return;
+    }
+    this.track(requestId, timeoutMs, cb as Callback<R | ClusterConfig>);
+    this.markDirty();
+  }
+
+  /** Changes membership one server at a time; the callback gets the new configuration. */
+  changeMembershipCb(change: ConfChange, timeoutMs: number, cb: Callback<ClusterConfig>): void {
+    if (this.refuseIfStopped(cb)) return;
+    const requestId = this.nextRequestId();
+    const result = this.core.proposeConfChange(change, requestId);
+    if (!result.ok) {
+      cb(this.proposeError(result.code, result.leader));
+      return;
+    }
+    this.track(requestId, timeoutMs, cb as Callback<R | ClusterConfig>);
+    this.markDirty();
+  }
+
+  /**
+   * Waits until the local state machine may serve a read of the given consistency, then calls
+   * back with the index it reflects. 'linearizable' confirms leadership with a quorum (ReadIndex,
+   * thesis §6.4), also from followers; 'lease' uses the leader lease when it is valid and falls
+   * back to ReadIndex otherwise; 'stale' reads local state at once.
+   */
+  readCb(consistency: ReadConsistency, timeoutMs: number, cb: Callback<Index>): void {
+    if (this.refuseIfStopped(cb)) return;
+    if (consistency === 'stale') {
+      cb(null, this.applied);
+      return;
+    }
+    if (consistency === 'lease') {
+      this.syncTicks();
+      const lease = this.core.leaseRead();
+      if (lease.ok) {
+        this.opts.hooks?.onLeaseRead?.(lease.index);
+        this.waitApplied(lease.index, timeoutMs, cb);
+        return;
+      }
+    }
+    if (this.reads.size >= runtimeLimits.readsPendingMax) {
+      cb(new HaError('HA_ERR_BUSY', `more than ${runtimeLimits.readsPendingMax} reads pending`));
+      return;
+    }
+    const ctx = this.nextRequestId();
+    const r = this.core.readIndex(ctx);
+    if (!r.ok) {
+      cb(this.proposeError(r.code, r.leader));
+      return;
+    }
+    this.trackRead(ctx, null, timeoutMs, cb);
+    this.markDirty();
+  }
+
+  /** Hands leadership to `to` (or the best voter); resolves once another node leads. */
+  transferLeadershipCb(to: NodeId | null, timeoutMs: number, cb: Callback<NodeId>): void {
+    if (this.refuseIfStopped(cb)) return;
+    const r = this.core.transferLeadership(to);
+    if (!r.ok) {
+      const err =
+        r.code === 'HA_ERR_BAD_REQUEST'
+          ? new HaError('HA_ERR_BAD_REQUEST', `cannot transfer leadership to ${String(to)}: not another voter`)
+          : this.proposeError(r.code, r.leader);
+      cb(err);
+      return;
+    }
+    this.markDirty();
+    const deadline = this.opts.clock.nowMs() + timeoutMs;
+    const check = (): boolean => {
+      const st = this.core.status();
+      if (st.leader !== null && st.leader !== this.opts.id) {
+        cb(null, st.leader);
+        return true;
+      }
+      if (this.opts.clock.nowMs() >= deadline) {
+        cb(new HaError('HA_ERR_TIMEOUT', `leadership transfer to ${r.to} did not complete in ${timeoutMs} ms`));
+        return true;
+      }
+      return false;
+    };
+    const waiter = (): void => {
+      if (check()) this.roleWaiters.delete(waiter);
+    };
+    this.roleWaiters.add(waiter);
+    // Also fire at the deadline, in case no role change happens at all.
+    this.opts.clock.setTimeout(() => {
+      if (this.roleWaiters.has(waiter)) waiter();
+    }, timeoutMs);
+  }
+
+  // ---- promise forms (library and HTTP API) ---------------------------------------------------
+
+  propose(data: Uint8Array, timeoutMs: number): Promise<R> {
+    return new Promise((resolve, reject) =>
+      this.proposeCb(data, timeoutMs, (err, v) => (err ? reject(err) : resolve(v as R))),
+    );
+  }
+
+  read(consistency: ReadConsistency, timeoutMs: number): Promise<Index> {
+    return new Promise((resolve, reject) =>
+      this.readCb(consistency, timeoutMs, (err, v) => (err ? reject(err) : resolve(v as Index))),
+    );
+  }
+
+  changeMembership(change: ConfChange, timeoutMs: number): Promise<ClusterConfig> {
+    return new Promise((resolve, reject) =>
+      this.changeMembershipCb(change, timeoutMs, (err, v) => (err ? reject(err) : resolve(v as ClusterConfig))),
+    );
+  }
+
+  transferLeadership(to: NodeId | null, timeoutMs: number): Promise<NodeId> {
+    return new Promise((resolve, reject) =>
+      this.transferLeadershipCb(to, timeoutMs, (err, v) => (err ? reject(err) : resolve(v as NodeId))),
+    );
+  }
+
+  /** Starts an election now (tests, and operators forcing a campaign). */
+  campaign(): void {
+    if (this.stopped) return;
+    this.core.campaign();
+    this.markDirty();
+  }
+
+  // ---- inputs -----------------------------------------------------------------------------
+
+  private onMessage(msg: Message): void {
+    if (this.stopped || msg.to !== this.opts.id) return;
+    this.syncTicks();
+    this.core.step(msg);
+    this.markDirty();
+  }
+
+  private onPeerDown(peer: NodeId): void {
+    if (this.stopped) return;
+    this.core.peerDisconnected(peer);
+    this.markDirty();
+  }
+
+  private scheduleTick(): void {
+    this.tickTimer = this.opts.clock.setTimeout(() => {
+      if (this.stopped) return;
+      this.syncTicks();
+      this.scheduleTick();
+      this.processReady();
+    }, this.opts.tickMs);
+  }
+
+  /**
+   * Gives the core one tick per tickMs of clock time that passed, however late the timer fired.
+   * A frozen process (SIGSTOP, a stalled event loop, a paused VM) gets every tick it missed at
+   * once, so its lease and check-quorum see real elapsed time: a leader frozen past its lease
+   * cannot wake up believing the lease still holds. Called before any lease decision too.
+   */
+  private syncTicks(): void {
+    const now = this.opts.clock.nowMs();
+    let owed = Math.floor((now - this.lastTickAtMs) / this.opts.tickMs);
+    if (owed <= 0) return;
+    if (owed > runtimeLimits.catchUpTicksMax) {
+      // Far past every timeout already; more ticks would change nothing.
+      owed = runtimeLimits.catchUpTicksMax;
+      this.lastTickAtMs = now;
+    } else {
+      this.lastTickAtMs += owed * this.opts.tickMs;
+    }
+    for (let i = 0; i < owed; i++) this.core.tick();
+    this.markDirty();
+  }
+
+  private markDirty(): void {
+    if (this.readyTimer !== null || this.stopped) return;
+    this.readyTimer = this.opts.clock.setTimeout(() => {
+      this.readyTimer = null;
+      this.processReady();
+    }, 0);
+  }
+
+  // ---- the Ready loop -------------------------------------------------------------------------
+
+  private processReady(): void {
+    // Each advance() can produce more work (a leader's own durable write advances commit);
+    // the bound only guards against a core that never settles, which would be a bug.
+    for (let round = 0; round < runtimeLimits.readyRoundsMax && !this.stopped; round++) {
+      if (!this.core.hasReady()) break;
+      this.handleReady(this.core.ready());
+    }
+    this.maybeCompact();
+  }
+
+  private handleReady(rd: Ready): void {
+    const { storage, transport, hooks } = this.opts;
+    // 1. Persist: one atomic, durable write.
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      const batch: PersistBatch = { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState };
+      const t0 = this.opts.clock.nowMs();
+      storage.persist(batch);
+      hooks?.onPersist?.(batch, this.opts.clock.nowMs() - t0);
+      if (rd.entries.some((e) => e.type === 'config') || rd.snapshot) hooks?.onConfig?.(this.core.status().config);
+    }
+    // 2. Send: only now, since messages may promise what step 1 made durable.
+    for (const m of rd.messages) transport.send(m);
+    // 3. Install the snapshot, then apply committed entries in order.
+    if (rd.snapshot) this.installSnapshot(rd.snapshot);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    // 4. Reads.
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.ctx);
+      if (r) r.index = rs.index;
+    }
+    for (const rf of rd.readFailures) {
+      const r = this.reads.get(rf.ctx);
+      if (!r) continue;
+      this.reads.delete(rf.ctx);
+      this.opts.clock.clearTimeout(r.timer);
+      r.cb(this.proposeError(rf.code, this.core.status().leader));
+    }
+    this.serveReads();
+    // 5. Advance.
+    this.core.advance(rd);
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
+  }
+
+  private installSnapshot(snap: Snapshot): void {
+    if (snap.meta.index <= this.applied) return;
+    this.opts.stateMachine.restore(this.appliedRequests.unwrapSnapshot(snap.data));
+    this.applied = snap.meta.index;
+    this.appliedTerm = snap.meta.term;
+    this.appliedConfig = snap.meta.config;
+    this.snapshotIndex = snap.meta.index;
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.applied) return; // covered by an installed snapshot
+    assert.equal(e.index, this.applied + 1, `apply out of order: ${e.index} after ${this.applied}`);
+    let result: R | ClusterConfig | undefined;
+    const duplicate = e.requestId !== undefined && this.appliedRequests.has(e.requestId);
+    if (e.type === 'normal' && !duplicate) {
+      result = this.opts.stateMachine.apply(e.index, e.data ?? new Uint8Array(0));
+      if (e.requestId !== undefined) this.appliedRequests.add(e.requestId);
+    } else if (e.type === 'config') {
+      assert.ok(e.config, `config entry ${e.index} carries no configuration`);
+      this.appliedConfig = e.config;
+      result = e.config;
+    }
+    this.applied = e.index;
+    this.appliedTerm = e.term;
+    this.opts.hooks?.onApply?.(e);
+    // A duplicate's first copy was applied inside a snapshot this node installed, so its result
+    // is unknown here: the caller times out (indeterminate) rather than get a made-up answer.
+    if (e.requestId !== undefined && !duplicate) {
+      const p = this.proposals.get(e.requestId);
+      if (p) {
+        this.proposals.delete(e.requestId);
+        this.opts.clock.clearTimeout(p.timer);
+        this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - p.startedMs, 'ok');
+        p.cb(null, result);
+      }
+    }
+  }
+
+  private serveReads(): void {
+    for (const [ctx, r] of this.reads) {
+      if (r.index === null || r.index > this.applied) continue;
+      this.reads.delete(ctx);
+      this.opts.clock.clearTimeout(r.timer);
+      r.cb(null, r.index);
+    }
+  }
+
+  private onSoftState(role: Role, leader: NodeId | null): void {
+    if (role === this.lastRole && leader === this.lastLeader) return;
+    this.lastRole = role;
+    this.lastLeader = leader;
+    this.opts.hooks?.onRoleChange?.(role, leader, this.core.status().term);
+    for (const w of [...this.roleWaiters]) w();
+  }
+
+  private maybeCompact(): void {
+    if (this.stopped || this.applied - this.snapshotIndex < this.opts.snapshotEntries) return;
+    const data = this.appliedRequests.wrapSnapshot(this.opts.stateMachine.snapshot());
+    const snapshot: Snapshot = {
+      meta: { index: this.applied, term: this.appliedTerm, config: this.appliedConfig },
+      data,
+    };
+    // Durable first: the core may drop the covered entries only once the snapshot is stored.
+    this.opts.storage.compact(snapshot);
+    this.core.compact(this.applied, data);
+    this.snapshotIndex = this.applied;
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private nextRequestId(): string {
+    this.requestSeq += 1;
+    return `${this.opts.id}/${this.opts.bootId}/${this.requestSeq}`;
+  }
+
+  private track(requestId: string, timeoutMs: number, cb: Callback<R | ClusterConfig>): void {
+    const startedMs = this.opts.clock.nowMs();
+    const timer = this.opts.clock.setTimeout(() => {
+      if (!this.proposals.delete(requestId)) return;
+      this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - startedMs, 'error');
+      cb(this.timeoutError('proposal', timeoutMs));
+    }, timeoutMs);
+    this.proposals.set(requestId, { startedMs, timer, cb });
+  }
+
+  private waitApplied(index: Index, timeoutMs: number, cb: Callback<Index>): void {
+    if (index <= this.applied) {
+      cb(null, index);
+      return;
+    }
+    this.trackRead(this.nextRequestId(), index, timeoutMs, cb);
+  }
+
+  private trackRead(ctx: string, index: Index | null, timeoutMs: number, cb: Callback<Index>): void {
+    const timer = this.opts.clock.setTimeout(() => {
+      if (!this.reads.delete(ctx)) return;
+      cb(this.timeoutError('read', timeoutMs));
+    }, timeoutMs);
+    this.reads.set(ctx, { timer, cb, index });
+  }
+
+  private timeoutError(what: string, timeoutMs: number): HaError {
+    const st = this.core.status();
+    if (st.leader === null) {
+      return new HaError('HA_ERR_NO_QUORUM', `${what} timed out after ${timeoutMs} ms: no leader is known`);
+    }
+    return new HaError('HA_ERR_TIMEOUT', `${what} did not complete within ${timeoutMs} ms`, {
+      leader: st.leader,
+    });
+  }
+
+  private proposeError(code: string, leader: NodeId | null): HaError {
+    switch (code) {
+      case 'HA_ERR_NOT_LEADER':
+        return new HaError(
+          'HA_ERR_NOT_LEADER',
+          leader ? `node ${this.opts.id} is not the leader; the leader is ${leader}` : 'no leader is known',
+          { leader },
+        );
+      case 'HA_ERR_NO_QUORUM':
+        return new HaError('HA_ERR_NO_QUORUM', 'the leader could not confirm a quorum', { leader });
+      case 'HA_ERR_TRANSFER_IN_PROGRESS':
+        return new HaError('HA_ERR_TRANSFER_IN_PROGRESS', 'leadership is being transferred', { leader });
+      case 'HA_ERR_BUSY':
+        return new HaError('HA_ERR_BUSY', 'too many uncommitted entries or pending reads', { leader });
+      case 'HA_ERR_CONFIG_CHANGE_PENDING':
+        return new HaError('HA_ERR_CONFIG_CHANGE_PENDING', 'an earlier membership change is not committed yet');
+      default:
+        return new HaError('HA_ERR_BAD_REQUEST', `request refused: ${code}`);
+    }
+  }
+
+  private refuseIfStopped(cb: Callback<never>): boolean {
+    if (!this.stopped) return false;
+    cb(new HaError('HA_ERR_SHUTTING_DOWN', `node ${this.opts.id} is stopped`));
+    return true;
+  }
+}
