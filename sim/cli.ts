@@ -26,7 +26,8 @@ function main(): number {
   const int = (name: string, v: string | undefined, dflt: number): number => {
     if (v === undefined) return dflt;
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name}: expected a non-negative integer, got "${v}"`);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new Error(`--${name}: expected a non-negative integer, got "${v}"`);
     return n;
   };
   let from: number;

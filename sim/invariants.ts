@@ -27,7 +27,8 @@ class LogMirror {
   }
 
   installSnapshot(index: Index, term: Term): void {
-    const keep = index < this.lastIndex && this.termAt(index) === term ? this.terms.slice(index - this.snapIndex) : [];
+    const keep =
+      index < this.lastIndex && this.termAt(index) === term ? this.terms.slice(index - this.snapIndex) : [];
     this.snapIndex = index;
     this.snapTerm = term;
     this.terms = keep;
@@ -87,7 +88,8 @@ export class InvariantChecker {
     const m = this.mirror(id);
     if (batch.snapshot) m.installSnapshot(batch.snapshot.meta.index, batch.snapshot.meta.term);
     for (const e of batch.entries) {
-      const prevTerm = e.index - 1 === 0 ? 0 : (e.index === batch.entries[0]!.index ? m.termAt(e.index - 1) : null);
+      const prevTerm =
+        e.index - 1 === 0 ? 0 : e.index === batch.entries[0]!.index ? m.termAt(e.index - 1) : null;
       const key = `${e.index}:${e.term}`;
       const seen = this.entriesSeen.get(key);
       const fp = fingerprint(e);
@@ -95,7 +97,10 @@ export class InvariantChecker {
         if (seen.fp !== fp) {
           this.fail('log matching', `${id} holds entry ${key} = ${fp}, another node holds ${seen.fp}`);
         } else if (prevTerm !== null && seen.prevTerm !== null && seen.prevTerm !== prevTerm) {
-          this.fail('log matching', `${id}: entry ${key} follows term ${prevTerm}, elsewhere term ${seen.prevTerm}`);
+          this.fail(
+            'log matching',
+            `${id}: entry ${key} follows term ${prevTerm}, elsewhere term ${seen.prevTerm}`,
+          );
         }
       } else {
         this.entriesSeen.set(key, { fp, prevTerm });
@@ -105,7 +110,8 @@ export class InvariantChecker {
     for (let i = 1; i < batch.entries.length; i++) {
       const a = batch.entries[i - 1]!;
       const b = batch.entries[i]!;
-      if (b.index !== a.index + 1 || b.term < a.term) this.fail('log matching', `${id} persisted a malformed batch`);
+      if (b.index !== a.index + 1 || b.term < a.term)
+        this.fail('log matching', `${id} persisted a malformed batch`);
     }
     if (batch.hardState) {
       const prev = this.durable.get(id);
@@ -163,7 +169,10 @@ export class InvariantChecker {
   observe(v: NodeView): void {
     const prev = this.memory.get(v.id);
     if (prev && (v.term < prev.term || v.commit < prev.commit)) {
-      this.fail('monotonic term and commit', `${v.id} went from term ${prev.term} commit ${prev.commit} to ${v.term}/${v.commit}`);
+      this.fail(
+        'monotonic term and commit',
+        `${v.id} went from term ${prev.term} commit ${prev.commit} to ${v.term}/${v.commit}`,
+      );
     }
     this.memory.set(v.id, { term: v.term, commit: v.commit });
     if (v.commit > this.maxCommit) this.maxCommit = v.commit;
@@ -187,7 +196,10 @@ export class InvariantChecker {
         const c = this.committed.get(i);
         if (!c) this.committed.set(i, { term: t, inTerm: v.term });
         else if (c.term !== t) {
-          this.fail('state machine safety', `index ${i} committed with term ${c.term}, and by ${v.id} with term ${t}`);
+          this.fail(
+            'state machine safety',
+            `index ${i} committed with term ${c.term}, and by ${v.id} with term ${t}`,
+          );
         } else if (v.term < c.inTerm) this.committed.set(i, { term: t, inTerm: v.term });
       }
       this.leaderCommitSeen.set(v.id, v.commit);
@@ -201,7 +213,8 @@ export class InvariantChecker {
       this.fail('fencing token order', `${v.id} leads term ${v.term} without a fencing token`);
       return;
     }
-    if (tk.term !== v.term) this.fail('fencing token order', `${v.id} leads term ${v.term} with token term ${tk.term}`);
+    if (tk.term !== v.term)
+      this.fail('fencing token order', `${v.id} leads term ${v.term} with token term ${tk.term}`);
     for (const [term, other] of this.tokens) {
       const c = compareFencingTokens(other, tk);
       if ((term < v.term && c >= 0) || (term > v.term && c <= 0)) {
@@ -217,7 +230,10 @@ export class InvariantChecker {
   /** A lease read is stale if any node has already committed past the lease holder. */
   onLeaseRead(id: NodeId, index: Index): void {
     if (index < this.maxCommit) {
-      this.fail('lease read freshness', `${id} granted a lease read at commit ${index}, but index ${this.maxCommit} is committed`);
+      this.fail(
+        'lease read freshness',
+        `${id} granted a lease read at commit ${index}, but index ${this.maxCommit} is committed`,
+      );
     }
   }
 }

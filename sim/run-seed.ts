@@ -72,18 +72,28 @@ export function runSeed(opts: SeedOptions): SeedResult {
   const nodes = new Map<NodeId, SimNode>();
   for (const id of ids) {
     const rate = 1 + (prng.next() * 2 - 1) * clockDriftMax;
-    const node = new SimNode(id, rate, scheduler, network, checker, prng, bootstrap, {
-      tickMs,
-      raft: {
-        electionTicks,
-        heartbeatTicks,
-        leaseTicks: leaseTicksFor(electionTicks, leaseDriftMargin),
-        entriesPerAppendMax,
-        inflightMax,
+    const node = new SimNode(
+      id,
+      rate,
+      scheduler,
+      network,
+      checker,
+      prng,
+      bootstrap,
+      {
+        tickMs,
+        raft: {
+          electionTicks,
+          heartbeatTicks,
+          leaseTicks: leaseTicksFor(electionTicks, leaseDriftMargin),
+          entriesPerAppendMax,
+          inflightMax,
+        },
+        snapshotEntries,
+        mutations: opts.mutations,
       },
-      snapshotEntries,
-      mutations: opts.mutations,
-    }, trace);
+      trace,
+    );
     nodes.set(id, node);
     node.start();
   }
@@ -112,7 +122,8 @@ export function runSeed(opts: SeedOptions): SeedResult {
     let op: KvOp;
     if (r < 0.4) op = { kind: 'get' };
     else if (r < 0.65) op = { kind: 'put', value: `c${clientId}-${opId}` };
-    else if (r < 0.85) op = { kind: 'put', value: `c${clientId}-${opId}`, ifVersion: lastVersion.get(key) ?? 0 };
+    else if (r < 0.85)
+      op = { kind: 'put', value: `c${clientId}-${opId}`, ifVersion: lastVersion.get(key) ?? 0 };
     else if (r < 0.93) op = { kind: 'delete' };
     else op = { kind: 'delete', ifVersion: lastVersion.get(key) ?? 0 };
     const id = opId++;
@@ -130,7 +141,9 @@ export function runSeed(opts: SeedOptions): SeedResult {
         if (output && 'version' in output) lastVersion.set(key, output.version);
         if (output && 'currentVersion' in output) lastVersion.set(key, output.currentVersion);
       }
-      trace(`client ${clientId} ${op.kind} ${key} via ${node.id}: ${output ? JSON.stringify(output) : record ? 'indeterminate' : 'failed'}`);
+      trace(
+        `client ${clientId} ${op.kind} ${key} via ${node.id}: ${output ? JSON.stringify(output) : record ? 'indeterminate' : 'failed'}`,
+      );
       next();
     };
     // The client gives up on its own deadline too: a crashed node never answers.
@@ -146,7 +159,12 @@ export function runSeed(opts: SeedOptions): SeedResult {
       rt.readCb(prng.next() < 0.5 ? 'linearizable' : 'lease', clientTimeoutMs, (err) => {
         if (err) return finish(null, false);
         const e = kv.get(key);
-        finish(e ? { kind: 'get', found: true, value: e.value, version: e.version } : { kind: 'get', found: false }, true);
+        finish(
+          e
+            ? { kind: 'get', found: true, value: e.value, version: e.version }
+            : { kind: 'get', found: false },
+          true,
+        );
       });
     } else {
       const cmd =
@@ -191,7 +209,11 @@ export function runSeed(opts: SeedOptions): SeedResult {
       case 2: {
         const victim = l ?? pick(all);
         const inbound = prng.next() < 0.5;
-        for (const x of ids) if (x !== victim.id) inbound ? network.block(x, victim.id) : network.block(victim.id, x);
+        for (const x of ids) {
+          if (x === victim.id) continue;
+          if (inbound) network.block(x, victim.id);
+          else network.block(victim.id, x);
+        }
         trace(`nemesis: cut ${inbound ? 'inbound to' : 'outbound from'} ${victim.id}`);
         break;
       }
@@ -253,7 +275,8 @@ export function runSeed(opts: SeedOptions): SeedResult {
       case 8:
         if (l) {
           const cfg = l.runtime!.status().config;
-          const promote = cfg.learners.length > 0 && (cfg.voters.length < 7) && (cfg.voters.length <= 3 || prng.next() < 0.5);
+          const promote =
+            cfg.learners.length > 0 && cfg.voters.length < 7 && (cfg.voters.length <= 3 || prng.next() < 0.5);
           const change = promote
             ? { type: 'addVoter' as const, node: pick(cfg.learners) }
             : cfg.voters.length > 3
@@ -261,14 +284,18 @@ export function runSeed(opts: SeedOptions): SeedResult {
               : null;
           if (change) {
             trace(`nemesis: membership ${change.type} ${change.node}`);
-            l.runtime!.changeMembershipCb(change, 500, (err) => trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`));
+            l.runtime!.changeMembershipCb(change, 500, (err) =>
+              trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`),
+            );
           }
         }
         break;
       case 9:
         network.faults.lossRatio = prng.next() * 0.3;
         network.faults.duplicateRatio = prng.next() * 0.05;
-        trace(`nemesis: loss ${network.faults.lossRatio.toFixed(2)} duplication ${network.faults.duplicateRatio.toFixed(2)}`);
+        trace(
+          `nemesis: loss ${network.faults.lossRatio.toFixed(2)} duplication ${network.faults.duplicateRatio.toFixed(2)}`,
+        );
         break;
       case 10:
         network.faults.delayMaxUs = 2000 + rnd(30_000);
@@ -286,7 +313,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
     for (const n of all) {
       if (!n.up) continue;
       const st = n.runtime!.status();
-      checker.observe({ id: n.id, role: st.role, term: st.term, commit: st.commit, fencingToken: st.fencingToken });
+      checker.observe({
+        id: n.id,
+        role: st.role,
+        term: st.term,
+        commit: st.commit,
+        fencingToken: st.fencingToken,
+      });
     }
     return checker.violation !== null;
   };
@@ -317,9 +350,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
       if (committed) return;
       const l = leader();
       if (l) {
-        l.runtime!.proposeCb(encodeKvCommand({ op: 'put', key: 'liveness', value: String(opts.seed) }), 500, (err) => {
-          if (!err) committed = true;
-        });
+        l.runtime!.proposeCb(
+          encodeKvCommand({ op: 'put', key: 'liveness', value: String(opts.seed) }),
+          500,
+          (err) => {
+            if (!err) committed = true;
+          },
+        );
       }
       scheduler.after(20_000, tryWrite);
     };
@@ -333,7 +370,9 @@ export function runSeed(opts: SeedOptions): SeedResult {
         atMs: scheduler.nowMs,
       };
     } else if (!violation) {
-      trace(`liveness: write committed ${((scheduler.nowUs - healedAtUs) / 1000).toFixed(1)} ms after healing`);
+      trace(
+        `liveness: write committed ${((scheduler.nowUs - healedAtUs) / 1000).toFixed(1)} ms after healing`,
+      );
     }
   }
   if (!violation) {
@@ -367,11 +406,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
 function toOutput(op: KvOp, res: KvResult): KvOutput {
   if (op.kind === 'put') {
     if (res.ok && 'version' in res) return { kind: 'put', ok: true, version: res.version };
-    if (!res.ok && res.code === 'HA_ERR_VERSION_MISMATCH') return { kind: 'put', ok: false, currentVersion: res.currentVersion };
+    if (!res.ok && res.code === 'HA_ERR_VERSION_MISMATCH')
+      return { kind: 'put', ok: false, currentVersion: res.currentVersion };
   } else if (op.kind === 'delete') {
     if (res.ok) return { kind: 'delete', ok: true };
     if (res.code === 'HA_ERR_NOT_FOUND') return { kind: 'delete', ok: false, reason: 'notFound' };
-    if (res.code === 'HA_ERR_VERSION_MISMATCH') return { kind: 'delete', ok: false, reason: 'mismatch', currentVersion: res.currentVersion };
+    if (res.code === 'HA_ERR_VERSION_MISMATCH')
+      return { kind: 'delete', ok: false, reason: 'mismatch', currentVersion: res.currentVersion };
   }
   throw new Error(`unexpected result for ${op.kind}: ${JSON.stringify(res)}`);
 }

@@ -124,7 +124,8 @@ export class SimNode {
       hooks: {
         onApply: (e) => checker.onApply(id, e),
         onLeaseRead: (index) => checker.onLeaseRead(id, index),
-        onRoleChange: (role, leader, term) => this.trace(`${id} is ${role} in term ${term}, leader ${leader ?? '-'}`),
+        onRoleChange: (role, leader, term) =>
+          this.trace(`${id} is ${role} in term ${term}, leader ${leader ?? '-'}`),
       },
     });
     this.runtime = runtime;

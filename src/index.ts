@@ -1,6 +1,11 @@
 // The public library surface of anya-ha. Everything else is internal.
 export { ClusterManager } from './cluster/cluster-manager.js';
-export type { ClusterManagerOptions, ClusterStatus, KvGetOptions, KvPutOptions } from './cluster/cluster-manager.js';
+export type {
+  ClusterManagerOptions,
+  ClusterStatus,
+  KvGetOptions,
+  KvPutOptions,
+} from './cluster/cluster-manager.js';
 export { HaError, errorTable, type HaErrorCode } from './errors.js';
 export { compareFencingTokens } from './raft/index.js';
 export type { FencingToken, NodeId, Role } from './raft/types.js';

@@ -43,7 +43,9 @@ export function buildProgram(): Command {
     .requiredOption('--dir <dir>', 'certificate directory holding the CA')
     .option('--host <host...>', 'DNS names or IP addresses to include (default 127.0.0.1, localhost)')
     .action(async (opts: { node: string; dir: string; host?: string[] }) => {
-      const c = await issueNodeCert(opts.dir, opts.node, opts.host ? { hosts: opts.host } : undefined).catch(fail);
+      const c = await issueNodeCert(opts.dir, opts.node, opts.host ? { hosts: opts.host } : undefined).catch(
+        fail,
+      );
       process.stdout.write(`certificate: ${c.certPath}\nkey:         ${c.keyPath}\n`);
     });
 

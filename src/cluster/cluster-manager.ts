@@ -20,7 +20,15 @@ import { systemClock } from '../runtime/clock.js';
 import { RaftNode, type ReadConsistency } from '../runtime/raft-node.js';
 import { encodeKvCommand } from '../state/kv-commands.js';
 import { KvStore } from '../state/kv.js';
-import type { KvCommand, KvDeleteOk, KvEntry, KvHistoryEntry, KvPutOk, KvResult, KvTxnOk } from '../state/kv-types.js';
+import type {
+  KvCommand,
+  KvDeleteOk,
+  KvEntry,
+  KvHistoryEntry,
+  KvPutOk,
+  KvResult,
+  KvTxnOk,
+} from '../state/kv-types.js';
 import { validateKey, validateValue } from '../state/kv-types.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import { TlsTransport } from '../transport/tcp.js';
@@ -122,7 +130,8 @@ export class ClusterManager extends EventEmitter {
       snapshotEntries: cfg.snapshotEntries,
       hooks: {
         onPersist: (_b, ms) => this.metrics.observeFsync(ms / 1000),
-        onProposalDone: (ms, result) => this.metrics.observeProposal(ms / 1000, result === 'ok' ? 'committed' : 'timeout'),
+        onProposalDone: (ms, result) =>
+          this.metrics.observeProposal(ms / 1000, result === 'ok' ? 'committed' : 'timeout'),
         onRoleChange: (role, leader, term) => this.onRoleChange(role, leader, term),
       },
     });
@@ -132,7 +141,8 @@ export class ClusterManager extends EventEmitter {
   /** Starts the peer listener, connections and the Raft runtime. */
   async joinCluster(): Promise<void> {
     if (this.state === 'new') await this.initialize();
-    if (this.state !== 'initialized') throw new HaError('HA_ERR_BAD_REQUEST', `joinCluster() in state ${this.state}`);
+    if (this.state !== 'initialized')
+      throw new HaError('HA_ERR_BAD_REQUEST', `joinCluster() in state ${this.state}`);
     await this.node!.start();
     this.state = 'running';
     this.logger.info({ bind: `${this.config.bindHost}:${this.config.bindPort}` }, 'node started');
@@ -145,7 +155,11 @@ export class ClusterManager extends EventEmitter {
       return;
     }
     const node = this.node!;
-    if (this.state === 'running' && node.status().role === 'leader' && node.status().config.voters.length > 1) {
+    if (
+      this.state === 'running' &&
+      node.status().role === 'leader' &&
+      node.status().config.voters.length > 1
+    ) {
       try {
         const to = await node.transferLeadership(null, shutdownTransferTimeoutMs);
         this.logger.info({ to }, 'leadership handed over before shutdown');
@@ -207,13 +221,24 @@ export class ClusterManager extends EventEmitter {
       const peer = st.peers.find((p) => p.id === id);
       const self = id === this.config.nodeId;
       const role: MemberStatus['role'] =
-        id === st.leader ? 'leader' : isLearner ? 'learner' : self ? (st.role === 'leader' ? 'leader' : 'follower') : st.leader ? 'follower' : 'unknown';
+        id === st.leader
+          ? 'leader'
+          : isLearner
+            ? 'learner'
+            : self
+              ? st.role === 'leader'
+                ? 'leader'
+                : 'follower'
+              : st.leader
+                ? 'follower'
+                : 'unknown';
       const lastContactMs = self ? 0 : peer ? peer.lastContactTicks * tickMs : null;
       return {
         nodeId: id,
         address: this.addresses.get(id) ?? '',
         role,
-        reachable: self || (peer !== undefined && peer.lastContactTicks * tickMs < this.config.electionTimeoutMs),
+        reachable:
+          self || (peer !== undefined && peer.lastContactTicks * tickMs < this.config.electionTimeoutMs),
         lastContactMs,
         matchIndex: self ? st.lastIndex : (peer?.match ?? null),
       };
@@ -272,17 +297,27 @@ export class ClusterManager extends EventEmitter {
       await this.readBarrier(opts.consistency ?? 'linearizable', this.timeout(opts.timeoutMs));
       return this.kvStore.get(key);
     },
-    put: async (key: string, value: string, opts: KvPutOptions = {}): Promise<{ key: string; version: number; revision: number }> => {
+    put: async (
+      key: string,
+      value: string,
+      opts: KvPutOptions = {},
+    ): Promise<{ key: string; version: number; revision: number }> => {
       checkKey(key);
       const bad = validateValue(value);
       if (bad) throw new HaError('HA_ERR_BAD_REQUEST', bad);
-      const r = await this.write({ op: 'put', key, value, ifVersion: opts.ifVersion }, this.timeout(opts.timeoutMs));
+      const r = await this.write(
+        { op: 'put', key, value, ifVersion: opts.ifVersion },
+        this.timeout(opts.timeoutMs),
+      );
       if (!('version' in r)) throw new HaError('HA_ERR_INTERNAL', 'put returned no version');
       return { key, version: r.version, revision: r.revision };
     },
     delete: async (key: string, opts: KvPutOptions = {}): Promise<{ key: string; revision: number }> => {
       checkKey(key);
-      const r = await this.write({ op: 'delete', key, ifVersion: opts.ifVersion }, this.timeout(opts.timeoutMs));
+      const r = await this.write(
+        { op: 'delete', key, ifVersion: opts.ifVersion },
+        this.timeout(opts.timeoutMs),
+      );
       return { key, revision: r.revision };
     },
     list: async (prefix: string, opts: KvGetOptions = {}): Promise<KvEntry[]> => {
@@ -309,7 +344,12 @@ export class ClusterManager extends EventEmitter {
   /** The HTTP API's view of this node. */
   apiBackend(): ApiBackend {
     const ms = (deadlineMs: number): number => Math.max(1, deadlineMs - Date.now());
-    const view = (e: KvEntry): KvEntryView => ({ key: e.key, value: e.value, version: e.version, revision: e.revision });
+    const view = (e: KvEntry): KvEntryView => ({
+      key: e.key,
+      value: e.value,
+      version: e.version,
+      revision: e.revision,
+    });
     return {
       status: () => this.status(),
       isLeader: () => this.isLeader(),
@@ -317,7 +357,8 @@ export class ClusterManager extends EventEmitter {
         const e = await this.kv.get(key, { consistency, timeoutMs: ms(deadlineMs) });
         return e ? view(e) : null;
       },
-      kvPut: (key, value, ifVersion, deadlineMs) => this.kv.put(key, value, { ifVersion, timeoutMs: ms(deadlineMs) }),
+      kvPut: (key, value, ifVersion, deadlineMs) =>
+        this.kv.put(key, value, { ifVersion, timeoutMs: ms(deadlineMs) }),
       kvDelete: (key, ifVersion, deadlineMs) => this.kv.delete(key, { ifVersion, timeoutMs: ms(deadlineMs) }),
       kvList: async (prefix, consistency, deadlineMs) =>
         (await this.kv.list(prefix, { consistency, timeoutMs: ms(deadlineMs) })).map(view),
@@ -328,7 +369,9 @@ export class ClusterManager extends EventEmitter {
           revision: h.revision,
           deleted: h.deleted,
         })),
-      transferLeader: async (to, deadlineMs) => ({ leaderId: await this.transferLeadership(to, ms(deadlineMs)) }),
+      transferLeader: async (to, deadlineMs) => ({
+        leaderId: await this.transferLeadership(to, ms(deadlineMs)),
+      }),
     };
   }
 }

@@ -38,10 +38,18 @@ export class AppliedRequests {
     try {
       decoded = packr.unpack(data);
     } catch (err) {
-      throw new HaError('HA_ERR_STORAGE_CORRUPT', `snapshot envelope is undecodable: ${(err as Error).message}`);
+      throw new HaError(
+        'HA_ERR_STORAGE_CORRUPT',
+        `snapshot envelope is undecodable: ${(err as Error).message}`,
+      );
     }
     const d = decoded as { v?: unknown; sm?: unknown; ids?: unknown };
-    if (d.v !== 1 || !(d.sm instanceof Uint8Array) || !Array.isArray(d.ids) || !d.ids.every((x) => typeof x === 'string')) {
+    if (
+      d.v !== 1 ||
+      !(d.sm instanceof Uint8Array) ||
+      !Array.isArray(d.ids) ||
+      !d.ids.every((x) => typeof x === 'string')
+    ) {
       throw new HaError('HA_ERR_STORAGE_CORRUPT', 'snapshot envelope has an unexpected shape');
     }
     this.ids = new Set(d.ids as string[]);

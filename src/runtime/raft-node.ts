@@ -248,7 +248,10 @@ export class RaftNode<R> {
     if (!r.ok) {
       const err =
         r.code === 'HA_ERR_BAD_REQUEST'
-          ? new HaError('HA_ERR_BAD_REQUEST', `cannot transfer leadership to ${String(to)}: not another voter`)
+          ? new HaError(
+              'HA_ERR_BAD_REQUEST',
+              `cannot transfer leadership to ${String(to)}: not another voter`,
+            )
           : this.proposeError(r.code, r.leader);
       cb(err);
       return;
@@ -262,7 +265,9 @@ export class RaftNode<R> {
         return true;
       }
       if (this.opts.clock.nowMs() >= deadline) {
-        cb(new HaError('HA_ERR_TIMEOUT', `leadership transfer to ${r.to} did not complete in ${timeoutMs} ms`));
+        cb(
+          new HaError('HA_ERR_TIMEOUT', `leadership transfer to ${r.to} did not complete in ${timeoutMs} ms`),
+        );
         return true;
       }
       return false;
@@ -293,7 +298,9 @@ export class RaftNode<R> {
 
   changeMembership(change: ConfChange, timeoutMs: number): Promise<ClusterConfig> {
     return new Promise((resolve, reject) =>
-      this.changeMembershipCb(change, timeoutMs, (err, v) => (err ? reject(err) : resolve(v as ClusterConfig))),
+      this.changeMembershipCb(change, timeoutMs, (err, v) =>
+        err ? reject(err) : resolve(v as ClusterConfig),
+      ),
     );
   }
 
@@ -383,7 +390,8 @@ export class RaftNode<R> {
       const t0 = this.opts.clock.nowMs();
       storage.persist(batch);
       hooks?.onPersist?.(batch, this.opts.clock.nowMs() - t0);
-      if (rd.entries.some((e) => e.type === 'config') || rd.snapshot) hooks?.onConfig?.(this.core.status().config);
+      if (rd.entries.some((e) => e.type === 'config') || rd.snapshot)
+        hooks?.onConfig?.(this.core.status().config);
     }
     // 2. Send: only now, since messages may promise what step 1 made durable.
     for (const m of rd.messages) transport.send(m);
@@ -534,7 +542,10 @@ export class RaftNode<R> {
       case 'HA_ERR_BUSY':
         return new HaError('HA_ERR_BUSY', 'too many uncommitted entries or pending reads', { leader });
       case 'HA_ERR_CONFIG_CHANGE_PENDING':
-        return new HaError('HA_ERR_CONFIG_CHANGE_PENDING', 'an earlier membership change is not committed yet');
+        return new HaError(
+          'HA_ERR_CONFIG_CHANGE_PENDING',
+          'an earlier membership change is not committed yet',
+        );
       default:
         return new HaError('HA_ERR_BAD_REQUEST', `request refused: ${code}`);
     }
