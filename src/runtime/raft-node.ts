@@ -14,6 +14,7 @@ import type {
   ClusterConfig,
   ConfChange,
   Entry,
+  HardState,
   Index,
   Message,
   Mutations,
@@ -101,10 +102,15 @@ export class RaftNode<R> {
   private lastRole: Role = 'follower';
   private lastLeader: NodeId | null = null;
   private lastTickAtMs = 0;
+  /** What storage holds, and the newest hard state from the core (may differ in commit only). */
+  private durableHardState: HardState;
+  private latestHardState: HardState;
 
   constructor(opts: RaftNodeOptions<R>) {
     this.opts = opts;
     const initial = opts.storage.load(opts.bootstrap);
+    this.durableHardState = initial.hardState;
+    this.latestHardState = initial.hardState;
     const snap = initial.snapshot;
     if (snap.meta.index > 0) opts.stateMachine.restore(this.appliedRequests.unwrapSnapshot(snap.data));
     this.applied = snap.meta.index;
@@ -135,6 +141,9 @@ export class RaftNode<R> {
 
   /** Stops timers and fails everything pending. The transport and storage are closed too. */
   async stop(): Promise<void> {
+    if (!this.stopped && this.latestHardState !== this.durableHardState) {
+      this.persist({ snapshot: null, entries: [], hardState: this.latestHardState });
+    }
     this.halt();
     await this.opts.transport.close();
     this.opts.storage.close();
@@ -383,18 +392,33 @@ export class RaftNode<R> {
   }
 
   private handleReady(rd: Ready): void {
-    const { storage, transport, hooks } = this.opts;
-    // 1. Persist: one atomic, durable write.
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      const batch: PersistBatch = { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState };
-      const t0 = this.opts.clock.nowMs();
-      storage.persist(batch);
-      hooks?.onPersist?.(batch, this.opts.clock.nowMs() - t0);
-      if (rd.entries.some((e) => e.type === 'config') || rd.snapshot)
-        hooks?.onConfig?.(this.core.status().config);
+    const { transport } = this.opts;
+    if (rd.hardState) this.latestHardState = rd.hardState;
+    const durable = this.durableHardState;
+    const latest = this.latestHardState;
+    const termOrVoteChanged = latest.term !== durable.term || latest.votedFor !== durable.votedFor;
+    // A leader's replication messages depend only on its term, which is already durable unless
+    // this very Ready changes it; so they leave before the leader's own write and the follower
+    // fsyncs run in parallel with it (DESIGN §3: the leader counts itself for commit only once
+    // durable, which the core does from advance()).
+    const role = rd.softState?.role ?? this.lastRole;
+    const early = role === 'leader' && !termOrVoteChanged;
+    if (early) for (const m of rd.messages) if (isReplication(m)) transport.send(m);
+    // 1. Persist: one atomic, durable write. A change of the commit index alone is not worth an
+    // fsync (commit is volatile state in Raft; a restarted node relearns it from the leader), so
+    // it rides along with the next write that must be durable anyway.
+    if (rd.snapshot || rd.entries.length > 0 || termOrVoteChanged) {
+      this.persist({
+        snapshot: rd.snapshot,
+        entries: rd.entries,
+        hardState: latest === durable ? null : latest,
+      });
+      if (rd.entries.some((e) => e.type === 'config') || rd.snapshot) {
+        this.opts.hooks?.onConfig?.(this.core.status().config);
+      }
     }
-    // 2. Send: only now, since messages may promise what step 1 made durable.
-    for (const m of rd.messages) transport.send(m);
+    // 2. Send: only now, since these messages may promise what step 1 made durable.
+    for (const m of rd.messages) if (!early || !isReplication(m)) transport.send(m);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.applyEntry(e);
@@ -414,6 +438,13 @@ export class RaftNode<R> {
     // 5. Advance.
     this.core.advance(rd);
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
+  }
+
+  private persist(batch: PersistBatch): void {
+    const t0 = this.opts.clock.nowMs();
+    this.opts.storage.persist(batch);
+    if (batch.hardState) this.durableHardState = batch.hardState;
+    this.opts.hooks?.onPersist?.(batch, this.opts.clock.nowMs() - t0);
   }
 
   private installSnapshot(snap: Snapshot): void {
@@ -556,4 +587,9 @@ export class RaftNode<R> {
     cb(new HaError('HA_ERR_SHUTTING_DOWN', `node ${this.opts.id} is stopped`));
     return true;
   }
+}
+
+/** Leader-to-follower replication: depends on the leader's term, not on its own log being durable. */
+function isReplication(m: Message): boolean {
+  return m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
 }
