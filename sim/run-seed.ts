@@ -2,7 +2,7 @@
 // invariant checker after every event, then a liveness phase and a linearizability check.
 // Everything random comes from one seed, so a run can be replayed exactly.
 import { mulberry32, leaseTicksFor } from '../src/raft/index.js';
-import { nodeId, type Mutations, type NodeId, type Prng } from '../src/raft/types.js';
+import { nodeId, type Mutations, type NodeId, type Prng, type RaftOptions } from '../src/raft/types.js';
 import { encodeKvCommand } from '../src/state/kv-commands.js';
 import type { KvResult } from '../src/state/kv-types.js';
 import type { HaError } from '../src/errors.js';
@@ -17,6 +17,8 @@ export interface SeedOptions {
   readonly seed: number;
   readonly verbose?: boolean;
   readonly mutations?: Mutations;
+  /** Core option overrides for every node (a mutation may need one). */
+  readonly raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
   /** Length of the fault phase in simulated milliseconds. */
   readonly faultPhaseMs?: number;
 }
@@ -68,7 +70,18 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // orderings that big batches hide (an old-term entry acknowledged before the new term's).
   const entriesPerAppendMax = pick([1, 2, 8, 64]);
   const inflightMax = pick([1, 4, 32]);
-  trace(`cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}`);
+  // Check-quorum also bounds how long an isolated leader acts; some seeds run without it so
+  // that the lease is checked on its own.
+  const checkQuorum = prng.next() < 0.75;
+  // A storm: faults every 20-80 ms instead of 50-350 ms, mostly crashes of fresh leaders — the
+  // histories (old-term entries replicated by a new leader, then overwritten) that the commit
+  // rule of §3.6.2 exists for.
+  const storm = prng.next() < 0.3;
+  trace(
+    `cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}; ` +
+      `appends of ${entriesPerAppendMax}, ${inflightMax} in flight, check-quorum ${checkQuorum ? 'on' : 'off'}` +
+      `${storm ? ', storm' : ''}`,
+  );
   const nodes = new Map<NodeId, SimNode>();
   for (const id of ids) {
     const rate = 1 + (prng.next() * 2 - 1) * clockDriftMax;
@@ -88,6 +101,8 @@ export function runSeed(opts: SeedOptions): SeedResult {
           leaseTicks: leaseTicksFor(electionTicks, leaseDriftMargin),
           entriesPerAppendMax,
           inflightMax,
+          checkQuorum,
+          ...opts.raft,
         },
         snapshotEntries,
         mutations: opts.mutations,
@@ -190,7 +205,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
   };
   const nemesis = (): void => {
     faults++;
-    const r = rnd(12);
+    const r = storm && prng.next() < 0.6 ? 4 : rnd(12);
     const l = leader();
     switch (r) {
       case 0: {
@@ -239,12 +254,12 @@ export function runSeed(opts: SeedOptions): SeedResult {
         break;
       }
       case 4: {
-        const victim = prng.next() < 0.5 && l ? l : pick(all);
+        const victim = prng.next() < (storm ? 0.8 : 0.5) && l ? l : pick(all);
         if (prng.next() < 0.3) {
           victim.storage.failNextPersist();
           trace(`nemesis: ${victim.id} will lose power during its next fsync`);
         } else victim.crash();
-        scheduler.after((50 + rnd(700)) * 1000, () => {
+        scheduler.after((storm ? 20 + rnd(200) : 50 + rnd(700)) * 1000, () => {
           if (!victim.up) {
             trace(`nemesis: restart ${victim.id}`);
             victim.start();
@@ -327,7 +342,9 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // ---- phases ---------------------------------------------------------------------------------
   const faultPhaseMs = opts.faultPhaseMs ?? 3000;
   for (let c = 0; c < clientsCount; c++) scheduler.after(rnd(5000), () => runClient(c));
-  for (let t = 300 + rnd(200); t < faultPhaseMs; t += 50 + rnd(300)) scheduler.at(t * 1000, nemesis);
+  for (let t = 300 + rnd(200); t < faultPhaseMs; t += storm ? 20 + rnd(60) : 50 + rnd(300)) {
+    scheduler.at(t * 1000, nemesis);
+  }
   scheduler.runUntil(faultPhaseMs * 1000, afterEach);
 
   let violation = checker.violation;
