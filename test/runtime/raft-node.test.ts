@@ -1,0 +1,169 @@
+// The runtime drives the real core over an in-memory network on a simulated clock: proposals
+// resolve from any node, errors carry codes, a frozen leader cannot serve a lease read, and a
+// duplicated proposal is applied once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RaftNode } from '../../src/runtime/raft-node.js';
+import type { Clock, TimerHandle } from '../../src/runtime/clock.js';
+import { mulberry32 } from '../../src/raft/index.js';
+import { nodeId, type NodeId } from '../../src/raft/types.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { MemoryNetwork } from '../../src/transport/memory.js';
+import { KvStore } from '../../src/state/kv.js';
+import { encodeKvCommand } from '../../src/state/kv-commands.js';
+import type { KvResult } from '../../src/state/kv-types.js';
+import { HaError } from '../../src/errors.js';
+import { AppliedRequests } from '../../src/runtime/applied-requests.js';
+import { Scheduler, type EventHandle } from '../../sim/scheduler.js';
+
+interface Harness {
+  scheduler: Scheduler;
+  nodes: Map<NodeId, RaftNode<KvResult>>;
+  kvs: Map<NodeId, KvStore>;
+  network: MemoryNetwork;
+  /** Per-node clock offset: a frozen node's clock jumps when it resumes. */
+  offsetMs: Map<NodeId, number>;
+  run(ms: number): void;
+  leader(): RaftNode<KvResult> | null;
+}
+
+function cluster(size: number, seed = 1): Harness {
+  const scheduler = new Scheduler();
+  const network = new MemoryNetwork({ schedule: (deliver) => void scheduler.after(200, deliver) });
+  const ids = Array.from({ length: size }, (_, i) => nodeId(`n${i + 1}`));
+  const nodes = new Map<NodeId, RaftNode<KvResult>>();
+  const kvs = new Map<NodeId, KvStore>();
+  const offsetMs = new Map<NodeId, number>();
+  for (const [i, id] of ids.entries()) {
+    offsetMs.set(id, 0);
+    const clock: Clock = {
+      nowMs: () => scheduler.nowMs + offsetMs.get(id)!,
+      setTimeout: (fn, ms) => scheduler.after(ms * 1000, fn) as unknown as TimerHandle,
+      clearTimeout: (h) => (h as unknown as EventHandle).cancel(),
+    };
+    const kv = new KvStore();
+    const node = new RaftNode<KvResult>({
+      id,
+      bootstrap: { voters: ids, learners: [] },
+      tickMs: 10,
+      raft: { electionTicks: 10, heartbeatTicks: 2 },
+      storage: new MemoryStorage(),
+      transport: network.transport(id),
+      stateMachine: kv,
+      clock,
+      prng: mulberry32(seed * 100 + i),
+      bootId: 'b1',
+      snapshotEntries: 1000,
+    });
+    void node.start();
+    nodes.set(id, node);
+    kvs.set(id, kv);
+  }
+  return {
+    scheduler,
+    nodes,
+    kvs,
+    network,
+    offsetMs,
+    run: (ms) => scheduler.runUntil(scheduler.nowUs + ms * 1000),
+    leader: () => [...nodes.values()].find((n) => n.status().role === 'leader') ?? null,
+  };
+}
+
+function propose(h: Harness, node: RaftNode<KvResult>, key: string, value: string, timeoutMs = 500) {
+  let outcome: { err: HaError | null; result?: KvResult } | null = null;
+  node.proposeCb(encodeKvCommand({ op: 'put', key, value }), timeoutMs, (err, result) => {
+    outcome = { err, result };
+  });
+  return () => outcome;
+}
+
+test('a proposal made on a follower is forwarded and resolves with the result applied there', () => {
+  const h = cluster(3);
+  h.run(1000);
+  const leader = h.leader();
+  assert.ok(leader, 'a leader was elected');
+  const follower = [...h.nodes.values()].find((n) => n !== leader)!;
+  const outcome = propose(h, follower, 'k', 'v1');
+  h.run(100);
+  const o = outcome();
+  assert.ok(o, 'the proposal completed');
+  assert.equal(o.err, null);
+  assert.deepEqual(o.result, { ok: true, key: 'k', version: 1, revision: 1 });
+  for (const kv of h.kvs.values()) {
+    h.run(100);
+    assert.equal(kv.get('k')?.value, 'v1');
+  }
+});
+
+test('before any leader exists a proposal fails at once with HA_ERR_NOT_LEADER', () => {
+  const h = cluster(3);
+  const node = h.nodes.get(nodeId('n1'))!;
+  const outcome = propose(h, node, 'k', 'v');
+  const o = outcome();
+  assert.ok(o && o.err instanceof HaError);
+  assert.equal(o.err.code, 'HA_ERR_NOT_LEADER');
+});
+
+test('a proposal on a leader cut off from its quorum times out instead of succeeding', () => {
+  const h = cluster(3);
+  h.run(1000);
+  const leader = h.leader()!;
+  h.network.isolate(leader.id);
+  const outcome = propose(h, leader, 'k', 'lost?', 300);
+  h.run(400);
+  const o = outcome();
+  assert.ok(o && o.err instanceof HaError);
+  assert.ok(['HA_ERR_TIMEOUT', 'HA_ERR_NO_QUORUM'].includes(o.err.code), o.err.code);
+});
+
+test('a linearizable read on a follower waits for the leader-confirmed index', () => {
+  const h = cluster(3);
+  h.run(1000);
+  const leader = h.leader()!;
+  propose(h, leader, 'k', 'v2');
+  h.run(50);
+  const follower = [...h.nodes.values()].find((n) => n !== leader)!;
+  let index: number | null = null;
+  follower.readCb('linearizable', 500, (err, i) => {
+    assert.equal(err, null);
+    index = i!;
+  });
+  h.run(100);
+  assert.ok(index !== null && index >= 2);
+  assert.equal(h.kvs.get(follower.id)!.get('k')?.value, 'v2');
+});
+
+test('a leader whose process was frozen past its lease does not grant a lease read on waking', () => {
+  const h = cluster(3);
+  h.run(1000);
+  const leader = h.leader()!;
+  let granted = false;
+  leader.readCb('lease', 100, (err) => (granted = err === null));
+  h.run(1);
+  assert.equal(granted, true, 'a fresh leader grants lease reads');
+  // Freeze: the clock jumps 500 ms ahead while no timer of the leader has run yet.
+  h.network.isolate(leader.id);
+  h.offsetMs.set(leader.id, 500);
+  let served = false;
+  let indexServed = -1;
+  leader.readCb('lease', 50, (err, i) => {
+    served = err === null;
+    indexServed = i ?? -1;
+  });
+  assert.equal(served, false, `a frozen leader served a lease read at index ${indexServed}`);
+});
+
+test('a request id applied once is skipped when its entry appears again, also after a snapshot', () => {
+  const table = new AppliedRequests();
+  table.add('n1/b1/1');
+  assert.ok(table.has('n1/b1/1'));
+  const restored = new AppliedRequests();
+  const sm = new Uint8Array([1, 2, 3]);
+  assert.deepEqual([...restored.unwrapSnapshot(table.wrapSnapshot(sm))], [...sm]);
+  assert.ok(restored.has('n1/b1/1'));
+  assert.throws(
+    () => restored.unwrapSnapshot(new Uint8Array([0xc1])),
+    (e: HaError) => e.code === 'HA_ERR_STORAGE_CORRUPT',
+  );
+});
