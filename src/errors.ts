@@ -8,6 +8,10 @@ export const errorTable = {
   },
   HA_ERR_FORBIDDEN: { status: 403, meaning: 'The caller lacks the role this operation needs.' },
   HA_ERR_NOT_FOUND: { status: 404, meaning: 'The key (or other named object) does not exist.' },
+  HA_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    meaning: 'The path exists but does not support this method; the Allow header lists those it does.',
+  },
   HA_ERR_VERSION_MISMATCH: {
     status: 409,
     meaning: 'A compare-and-set condition failed: the current version differs from ifVersion.',

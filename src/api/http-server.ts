@@ -241,7 +241,7 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       res.setHeader('allow', allowed);
       sendError(
         res,
-        new HaError('HA_ERR_BAD_REQUEST', `method ${req.method} not allowed; expected ${allowed}`),
+        new HaError('HA_ERR_METHOD_NOT_ALLOWED', `method ${req.method} not allowed; expected ${allowed}`),
         405,
       );
       return;

@@ -68,6 +68,8 @@ export interface KvGetOptions {
 
 /** How long a leader waits for a successor before it stops anyway on shutdown. */
 const shutdownTransferTimeoutMs = 2000;
+/** How often per-peer reachability gauges are refreshed from the node's status. */
+const peerMetricsIntervalMs = 1000;
 /** Entries returned by one list call. */
 const kvListMax = 10_000;
 
@@ -80,6 +82,8 @@ export class ClusterManager extends EventEmitter {
   private readonly addresses: Map<NodeId, string>;
   private state: 'new' | 'initialized' | 'running' | 'stopped' = 'new';
   private lastLeader: NodeId | null = null;
+  private reachabilityTimer: NodeJS.Timeout | null = null;
+  private transport: TlsTransport | null = null;
 
   /** Options are validated like node.yaml; the agent passes its already-parsed config. */
   constructor(options: ClusterManagerOptions | { readonly config: AgentConfig; readonly logger?: Logger }) {
@@ -104,7 +108,7 @@ export class ClusterManager extends EventEmitter {
     const storage = SqliteStorage.open(join(cfg.dataDir, 'raft.db'));
     const tls = await loadTlsFiles(cfg.tls);
     const peers = new Map(cfg.nodes.filter((n) => n.id !== cfg.nodeId).map((n) => [n.id, n.address]));
-    const transport = new TlsTransport({
+    const transport = (this.transport = new TlsTransport({
       nodeId: cfg.nodeId,
       clusterId: cfg.clusterId,
       bindHost: cfg.bindHost,
@@ -112,7 +116,7 @@ export class ClusterManager extends EventEmitter {
       peers,
       tls,
       logger: this.logger.child({ component: 'transport' }),
-    });
+    }));
     const voters = cfg.nodes.map((n) => n.id).filter((id) => !cfg.learners.includes(id));
     const seed = randomInt(2 ** 31);
     const prng: Prng = mulberry32(seed);
@@ -130,8 +134,8 @@ export class ClusterManager extends EventEmitter {
       snapshotEntries: cfg.snapshotEntries,
       hooks: {
         onPersist: (_b, ms) => this.metrics.observeFsync(ms / 1000),
-        onProposalDone: (ms, result) =>
-          this.metrics.observeProposal(ms / 1000, result === 'ok' ? 'committed' : 'timeout'),
+        onProposalDone: (ms, result) => this.metrics.observeProposal(ms / 1000, result),
+        onPeerRtt: (peer, ms) => this.metrics.setPeerRtt(peer, ms / 1000),
         onRoleChange: (role, leader, term) => this.onRoleChange(role, leader, term),
       },
     });
@@ -145,6 +149,8 @@ export class ClusterManager extends EventEmitter {
       throw new HaError('HA_ERR_BAD_REQUEST', `joinCluster() in state ${this.state}`);
     await this.node!.start();
     this.state = 'running';
+    this.reachabilityTimer = setInterval(() => this.updatePeerMetrics(), peerMetricsIntervalMs);
+    this.reachabilityTimer.unref();
     this.logger.info({ bind: `${this.config.bindHost}:${this.config.bindPort}` }, 'node started');
   }
 
@@ -168,6 +174,7 @@ export class ClusterManager extends EventEmitter {
       }
     }
     this.state = 'stopped';
+    if (this.reachabilityTimer) clearInterval(this.reachabilityTimer);
     await node.stop();
     this.logger.info('node stopped');
   }
@@ -243,6 +250,12 @@ export class ClusterManager extends EventEmitter {
         matchIndex: self ? st.lastIndex : (peer?.match ?? null),
       };
     });
+  }
+
+  private updatePeerMetrics(): void {
+    for (const m of this.status().members) {
+      if (m.nodeId !== this.config.nodeId) this.metrics.setPeerReachable(m.nodeId, m.reachable);
+    }
   }
 
   private onRoleChange(role: Role, leader: NodeId | null, term: number): void {

@@ -44,7 +44,9 @@ export interface RuntimeHooks {
   onRoleChange?(role: Role, leader: NodeId | null, term: Term): void;
   /** A lease read was granted at `index` (the simulator checks it is not stale). */
   onLeaseRead?(index: Index): void;
-  onProposalDone?(durationMs: number, result: 'ok' | 'error'): void;
+  onProposalDone?(durationMs: number, result: 'committed' | 'timeout' | 'rejected' | 'not_leader'): void;
+  /** Round trip of a heartbeat to `peer` and its answer (leader only). */
+  onPeerRtt?(peer: NodeId, rttMs: number): void;
   /** The configuration changed (an appended or applied config entry, or a snapshot). */
   onConfig?(config: ClusterConfig): void;
 }
@@ -91,6 +93,8 @@ export class RaftNode<R> {
   private readonly reads = new Map<string, PendingRead>();
   private readonly roleWaiters = new Set<() => void>();
   private readonly appliedRequests = new AppliedRequests();
+  /** The last heartbeat sent to each peer, to time its answer (one entry per peer). */
+  private readonly heartbeatsSent = new Map<NodeId, { seq: number; atMs: number }>();
   private requestSeq = 0;
   private tickTimer: TimerHandle | null = null;
   private readyTimer: TimerHandle | null = null;
@@ -195,6 +199,7 @@ export class RaftNode<R> {
     const requestId = this.nextRequestId();
     const result = this.core.propose(data, requestId);
     if (!result.ok) {
+      this.opts.hooks?.onProposalDone?.(0, result.code === 'HA_ERR_NOT_LEADER' ? 'not_leader' : 'rejected');
       cb(this.proposeError(result.code, result.leader));
       return;
     }
@@ -330,6 +335,13 @@ export class RaftNode<R> {
 
   private onMessage(msg: Message): void {
     if (this.stopped || msg.to !== this.opts.id) return;
+    if (msg.type === 'heartbeatResp') {
+      const sent = this.heartbeatsSent.get(msg.from);
+      if (sent && sent.seq === msg.seq) {
+        this.heartbeatsSent.delete(msg.from);
+        this.opts.hooks?.onPeerRtt?.(msg.from, this.opts.clock.nowMs() - sent.atMs);
+      }
+    }
     this.syncTicks();
     this.core.step(msg);
     this.markDirty();
@@ -391,8 +403,14 @@ export class RaftNode<R> {
     this.maybeCompact();
   }
 
+  private send(m: Message): void {
+    if (m.type === 'heartbeat' && this.opts.hooks?.onPeerRtt) {
+      this.heartbeatsSent.set(m.to, { seq: m.seq, atMs: this.opts.clock.nowMs() });
+    }
+    this.opts.transport.send(m);
+  }
+
   private handleReady(rd: Ready): void {
-    const { transport } = this.opts;
     if (rd.hardState) this.latestHardState = rd.hardState;
     const durable = this.durableHardState;
     const latest = this.latestHardState;
@@ -403,7 +421,7 @@ export class RaftNode<R> {
     // durable, which the core does from advance()).
     const role = rd.softState?.role ?? this.lastRole;
     const early = role === 'leader' && !termOrVoteChanged;
-    if (early) for (const m of rd.messages) if (isReplication(m)) transport.send(m);
+    if (early) for (const m of rd.messages) if (isReplication(m)) this.send(m);
     // 1. Persist: one atomic, durable write. A change of the commit index alone is not worth an
     // fsync (commit is volatile state in Raft; a restarted node relearns it from the leader), so
     // it rides along with the next write that must be durable anyway.
@@ -418,7 +436,7 @@ export class RaftNode<R> {
       }
     }
     // 2. Send: only now, since these messages may promise what step 1 made durable.
-    for (const m of rd.messages) if (!early || !isReplication(m)) transport.send(m);
+    for (const m of rd.messages) if (!early || !isReplication(m)) this.send(m);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.applyEntry(e);
@@ -479,7 +497,7 @@ export class RaftNode<R> {
       if (p) {
         this.proposals.delete(e.requestId);
         this.opts.clock.clearTimeout(p.timer);
-        this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - p.startedMs, 'ok');
+        this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - p.startedMs, 'committed');
         p.cb(null, result);
       }
     }
@@ -526,7 +544,7 @@ export class RaftNode<R> {
     const startedMs = this.opts.clock.nowMs();
     const timer = this.opts.clock.setTimeout(() => {
       if (!this.proposals.delete(requestId)) return;
-      this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - startedMs, 'error');
+      this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - startedMs, 'timeout');
       cb(this.timeoutError('proposal', timeoutMs));
     }, timeoutMs);
     this.proposals.set(requestId, { startedMs, timer, cb });

@@ -224,7 +224,7 @@ describe('HTTP API routes', () => {
     const wrong = await request(h, 'POST', '/v1/kv/k', { value: 'x' });
     assert.equal(wrong.status, 405);
     assert.equal(wrong.headers.get('allow'), 'GET, PUT, DELETE');
-    assert.equal(errorOf(wrong.json).code, 'HA_ERR_BAD_REQUEST');
+    assert.equal(errorOf(wrong.json).code, 'HA_ERR_METHOD_NOT_ALLOWED');
   });
 
   it('keeps connections alive between requests', async () => {
