@@ -77,10 +77,11 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // histories (old-term entries replicated by a new leader, then overwritten) that the commit
   // rule of §3.6.2 exists for.
   const storm = prng.next() < 0.3;
+  const figure8Seed = !storm && prng.next() < 0.3;
   trace(
     `cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}; ` +
       `appends of ${entriesPerAppendMax}, ${inflightMax} in flight, check-quorum ${checkQuorum ? 'on' : 'off'}` +
-      `${storm ? ', storm' : ''}`,
+      `${storm ? ', storm' : ''}${figure8Seed ? ', figure-8 scenarios' : ''}`,
   );
   const nodes = new Map<NodeId, SimNode>();
   for (const id of ids) {
@@ -203,8 +204,91 @@ export function runSeed(opts: SeedOptions): SeedResult {
     const a = new Set(groupA);
     for (const x of ids) for (const y of ids) if (a.has(x) !== a.has(y)) network.block(x, y);
   };
+  /** Set while a scripted scenario runs: the random nemesis stays out of its way. */
+  let scenarioActive = false;
+
+  /** Polls `check` every 0.2 ms of simulated time until it returns true or `forMs` passes. */
+  const watch = (forMs: number, check: () => boolean, onTimeout: () => void): void => {
+    const untilUs = scheduler.nowUs + forMs * 1000;
+    const poll = (): void => {
+      if (healed) return;
+      if (check()) return;
+      if (scheduler.nowUs >= untilUs) onTimeout();
+      else scheduler.after(200, poll);
+    };
+    poll();
+  };
+
+  /**
+   * The history of the Raft paper's Figure 8, steered rather than waited for: the leader and a
+   * minority are cut off while clients write to it (entries of its term reach only the
+   * minority); the majority elects a leader, which is isolated the moment it wins, so its first
+   * entry stays on its own log; then the two sides heal and a leader from the old minority
+   * replicates its old-term entries. If that leader ever commits an entry of an earlier term by
+   * counting replicas, it is cut off at once and the isolated node, whose log ends in a later
+   * term, is let back to overwrite the "committed" entry. A correct core never commits there,
+   * so the scenario fizzles out; a core without the §3.6.2 rule is caught.
+   */
+  const figure8 = (): void => {
+    const l = leader();
+    if (!l) return;
+    const voters = l.runtime!.status().config.voters;
+    if (voters.length < 5) return;
+    const others = voters.filter((v) => v !== l.id).sort(() => prng.next() - 0.5);
+    const minority = [l.id, ...others.slice(0, Math.floor((voters.length - 1) / 2) - 1)];
+    const startTerm = l.runtime!.status().term;
+    scenarioActive = true;
+    const finish = (): void => {
+      scenarioActive = false;
+    };
+    partition(minority);
+    trace(`nemesis: figure-8 scenario, minority {${minority.join(',')}} with leader ${l.id}`);
+    watch(
+      1500,
+      () => {
+        const x = all.find((n) => n.up && !minority.includes(n.id) && n.runtime!.status().role === 'leader');
+        if (!x || x.runtime!.status().term <= startTerm) return false;
+        network.healAll();
+        partition([x.id]);
+        trace(`nemesis: figure-8: isolate new leader ${x.id} at once, heal the rest`);
+        const electedTerm = new Map<NodeId, number>();
+        watch(
+          1500,
+          () => {
+            const y = all.find((n) => n.up && n !== x && n.runtime!.status().role === 'leader');
+            if (!y) return false;
+            const st = y.runtime!.status();
+            const termAtCommit = checker.mirror(y.id).termAt(st.commit);
+            if (!electedTerm.has(y.id)) electedTerm.set(y.id, st.term);
+            if (termAtCommit === null || termAtCommit >= st.term) return false;
+            // Only an entry that x's log contradicts can be overwritten by x.
+            if (checker.mirror(x.id).termAt(st.commit) === termAtCommit) return false;
+            // Cut off every node that could outvote x: y and the old minority, which hold the
+            // old-term entries; x's log ends in a later term than the rest, so x can win.
+            network.healAll();
+            partition([...new Set([...minority, y.id])]);
+            trace(
+              `nemesis: figure-8: ${y.id} committed an entry of term ${termAtCommit}; ` +
+                `cut it off with {${minority.join(',')}}, let ${x.id} back`,
+            );
+            finish();
+            return true;
+          },
+          finish,
+        );
+        return true;
+      },
+      finish,
+    );
+  };
+
   const nemesis = (): void => {
+    if (scenarioActive) return;
     faults++;
+    if (figure8Seed && prng.next() < 0.25) {
+      figure8();
+      return;
+    }
     const r = storm && prng.next() < 0.6 ? 4 : rnd(12);
     const l = leader();
     switch (r) {
