@@ -33,6 +33,9 @@ export type ReadIndexResult =
 export type LeaseReadResult =
   { ok: true; index: Index } | { ok: false; code: 'HA_ERR_NOT_LEADER'; leader: NodeId | null };
 
+/** Ticks between the fast-failover campaigns of successive followers (see peerDisconnected). */
+export const fastFailoverStaggerTicks = 2;
+
 export class RaftCore {
   private readonly r: RaftNode;
 
@@ -116,7 +119,21 @@ export class RaftCore {
     }
     if (r.role !== 'follower' || r.leader !== peer) return;
     setLeader(r, null);
-    if (r.opts.preVote && r.isVoter()) startElection(r);
+    if (!r.opts.preVote || !r.isVoter()) return;
+    // Every follower sees a crashed leader's connections close at the same moment; if all of
+    // them campaigned at once they would split the vote (each voting for itself) and fall back
+    // to the randomised timeout. So they go in id order: rank 0 at once, rank k after
+    // k * fastFailoverStaggerTicks, by which time it has usually granted rank 0 its vote.
+    const rank = r.config.voters
+      .filter((v) => v !== peer)
+      .sort()
+      .indexOf(r.id);
+    if (rank <= 0) {
+      startElection(r);
+      return;
+    }
+    const wait = rank * fastFailoverStaggerTicks;
+    r.electionElapsedTicks = Math.max(r.electionElapsedTicks, r.electionTimeoutTicks - wait);
   }
 
   /** The state machine's snapshot at `index` (<= applied): compacts the log up to it. */
