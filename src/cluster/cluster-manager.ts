@@ -95,7 +95,10 @@ export class ClusterManager extends EventEmitter {
       const { logger: _unused, ...input } = options;
       this.config = configFromOptions(input);
     }
-    this.logger = logger ?? pino({ level: this.config.logLevel, base: { node: this.config.nodeId } });
+    // stderr, as documented: a library must not write into its host's stdout.
+    this.logger =
+      logger ??
+      pino({ level: this.config.logLevel, base: { node: this.config.nodeId } }, pino.destination(2));
     this.addresses = new Map(this.config.nodes.map((n) => [n.id, n.address]));
     this.metrics = createMetrics({ nodeId: this.config.nodeId, status: () => this.status() });
   }

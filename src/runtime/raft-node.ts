@@ -77,6 +77,8 @@ interface PendingProposal<R> {
   readonly startedMs: number;
   readonly timer: TimerHandle;
   readonly cb: Callback<R | ClusterConfig>;
+  /** The command, kept to propose it again to a new leader; null for membership changes. */
+  readonly data: Uint8Array | null;
 }
 
 interface PendingRead {
@@ -203,7 +205,7 @@ export class RaftNode<R> {
       cb(this.proposeError(result.code, result.leader));
       return;
     }
-    this.track(requestId, timeoutMs, cb as Callback<R | ClusterConfig>);
+    this.track(requestId, data, timeoutMs, cb as Callback<R | ClusterConfig>);
     this.markDirty();
   }
 
@@ -216,7 +218,7 @@ export class RaftNode<R> {
       cb(this.proposeError(result.code, result.leader));
       return;
     }
-    this.track(requestId, timeoutMs, cb as Callback<R | ClusterConfig>);
+    this.track(requestId, null, timeoutMs, cb as Callback<R | ClusterConfig>);
     this.markDirty();
   }
 
@@ -272,13 +274,13 @@ export class RaftNode<R> {
     }
     this.markDirty();
     const deadline = this.opts.clock.nowMs() + timeoutMs;
-    const check = (): boolean => {
+    const check = (expired: boolean): boolean => {
       const st = this.core.status();
       if (st.leader !== null && st.leader !== this.opts.id) {
         cb(null, st.leader);
         return true;
       }
-      if (this.opts.clock.nowMs() >= deadline) {
+      if (expired || this.opts.clock.nowMs() >= deadline) {
         cb(
           new HaError('HA_ERR_TIMEOUT', `leadership transfer to ${r.to} did not complete in ${timeoutMs} ms`),
         );
@@ -287,12 +289,16 @@ export class RaftNode<R> {
       return false;
     };
     const waiter = (): void => {
-      if (check()) this.roleWaiters.delete(waiter);
+      if (check(false)) this.roleWaiters.delete(waiter);
     };
     this.roleWaiters.add(waiter);
-    // Also fire at the deadline, in case no role change happens at all.
+    // Also settle at the deadline, in case no role change happens at all. The timer decides on
+    // its own: a timer may fire a fraction of a millisecond before nowMs() reaches `deadline`
+    // (the event loop's cached, whole-millisecond time), and re-checking the clock here would
+    // then leave the caller waiting for a role change that may never come.
     this.opts.clock.setTimeout(() => {
-      if (this.roleWaiters.has(waiter)) waiter();
+      if (!this.roleWaiters.delete(waiter)) return;
+      check(true);
     }, timeoutMs);
   }
 
@@ -518,6 +524,25 @@ export class RaftNode<R> {
     this.lastLeader = leader;
     this.opts.hooks?.onRoleChange?.(role, leader, this.core.status().term);
     for (const w of [...this.roleWaiters]) w();
+    if (leader !== null) this.resubmitToNewLeader();
+  }
+
+  /**
+   * A new leader is known. Proposals and read-index requests still waiting here may have been
+   * lost with the old leader (a forwarded proposal that never reached its log, an entry that a
+   * new leader will overwrite, a read the old leader never confirmed). Submitting them again with
+   * the same request id is harmless: an entry whose id was already applied is skipped
+   * (AppliedRequests), and a read index from any leader elected after the read began is valid.
+   * Without this, each of them would wait out its client's timeout.
+   */
+  private resubmitToNewLeader(): void {
+    for (const [requestId, p] of this.proposals) {
+      if (p.data !== null) this.core.propose(p.data, requestId);
+    }
+    for (const [ctx, r] of this.reads) {
+      if (r.index === null) this.core.readIndex(ctx);
+    }
+    this.markDirty();
   }
 
   private maybeCompact(): void {
@@ -540,14 +565,19 @@ export class RaftNode<R> {
     return `${this.opts.id}/${this.opts.bootId}/${this.requestSeq}`;
   }
 
-  private track(requestId: string, timeoutMs: number, cb: Callback<R | ClusterConfig>): void {
+  private track(
+    requestId: string,
+    data: Uint8Array | null,
+    timeoutMs: number,
+    cb: Callback<R | ClusterConfig>,
+  ): void {
     const startedMs = this.opts.clock.nowMs();
     const timer = this.opts.clock.setTimeout(() => {
       if (!this.proposals.delete(requestId)) return;
       this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - startedMs, 'timeout');
       cb(this.timeoutError('proposal', timeoutMs));
     }, timeoutMs);
-    this.proposals.set(requestId, { startedMs, timer, cb });
+    this.proposals.set(requestId, { startedMs, timer, cb, data });
   }
 
   private waitApplied(index: Index, timeoutMs: number, cb: Callback<Index>): void {

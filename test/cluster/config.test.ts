@@ -103,10 +103,10 @@ describe('parseAgentConfig', () => {
     assert.equal(c.apiPort, 8080);
     assert.deepEqual(c.learners, []);
     assert.equal(c.heartbeatIntervalMs, 50);
-    assert.equal(c.electionTimeoutMs, 300);
+    assert.equal(c.electionTimeoutMs, 150);
     assert.equal(c.tickIntervalMs, 10);
     assert.equal(c.heartbeatTicks, 5);
-    assert.equal(c.electionTicks, 30);
+    assert.equal(c.electionTicks, 15);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.requestTimeoutMs, 5000);
     assert.equal(c.snapshotEntries, 10_000);
