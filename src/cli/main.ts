@@ -3,7 +3,6 @@
 import { Command, CommanderError } from 'commander';
 import { HaError } from '../errors.js';
 import { runAgent } from '../cluster/agent.js';
-import { initCa, issueNodeCert } from '../transport/certs.js';
 import { registerClientCommands } from './client-commands.js';
 import { registerUpCommand } from './up.js';
 
@@ -33,6 +32,8 @@ export function buildProgram(): Command {
     .description('create the cluster CA in a directory (kept if it exists)')
     .requiredOption('--dir <dir>', 'certificate directory')
     .action(async (opts: { dir: string }) => {
+      // Loaded on demand: the certificate-authority code is large and the agent never needs it.
+      const { initCa } = await import('../transport/certs.js');
       const ca = await initCa(opts.dir).catch(fail);
       process.stdout.write(`CA certificate: ${ca.caCertPath}\nCA key:         ${ca.caKeyPath}\n`);
     });
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     .requiredOption('--dir <dir>', 'certificate directory holding the CA')
     .option('--host <host...>', 'DNS names or IP addresses to include (default 127.0.0.1, localhost)')
     .action(async (opts: { node: string; dir: string; host?: string[] }) => {
+      const { issueNodeCert } = await import('../transport/certs.js');
       const c = await issueNodeCert(opts.dir, opts.node, opts.host ? { hosts: opts.host } : undefined).catch(
         fail,
       );

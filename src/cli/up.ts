@@ -13,7 +13,6 @@ import { stringify } from 'yaml';
 import type { NodeStatusView } from '../api/backend.js';
 import { loadAgentConfig } from '../cluster/config.js';
 import { HaError } from '../errors.js';
-import { initCa, issueNodeCert } from '../transport/certs.js';
 
 /** Voter counts `up` starts: odd, so that a majority survives a minority of failures. */
 export const upNodeCounts = [3, 5, 7] as const;
@@ -261,6 +260,8 @@ function tryListen(port: number): Promise<string | null> {
 async function prepareCluster(dir: string, nodes: readonly UpNode[], reused: boolean): Promise<void> {
   const certsDir = join(dir, 'certs');
   await mkdir(certsDir, { recursive: true, mode: 0o700 });
+  // Loaded on demand, so that `anya-ha agent` (same entry point) never loads the CA code.
+  const { initCa, issueNodeCert } = await import('../transport/certs.js');
   const ca = await initCa(certsDir);
   for (const n of nodes) {
     await mkdir(join(n.nodeDir, 'data'), { recursive: true });

@@ -32,7 +32,7 @@ import type {
 import { validateKey, validateValue } from '../state/kv-types.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import { TlsTransport } from '../transport/tcp.js';
-import { loadTlsFiles } from '../transport/certs.js';
+import { loadTlsFiles } from '../transport/peer-identity.js';
 import { configFromOptions, type AgentConfig, type AgentConfigInput } from './config.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type {

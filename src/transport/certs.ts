@@ -8,12 +8,14 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { PeerCertificate } from 'node:tls';
 import { HaError } from '../errors.js';
+import { loadTlsFile, nodeUriPrefix } from './peer-identity.js';
+
+export { loadTlsFiles, nodeIdFromCertificate, nodeUriPrefix } from './peer-identity.js';
+export type { TlsFilePaths, TlsMaterial } from './peer-identity.js';
 
 x509.cryptoProvider.set(webcrypto);
 
-export const nodeUriPrefix = 'anya-ha://node/';
 export const caValidityDays = 3650;
 export const nodeCertValidityDays = 365;
 /** Certificates start slightly in the past so that a peer whose clock lags still accepts them. */
@@ -34,18 +36,6 @@ export interface CaFiles {
 export interface NodeCertFiles {
   readonly certPath: string;
   readonly keyPath: string;
-}
-
-export interface TlsFilePaths {
-  readonly ca: string;
-  readonly cert: string;
-  readonly key: string;
-}
-
-export interface TlsMaterial {
-  readonly ca: Buffer;
-  readonly cert: Buffer;
-  readonly key: Buffer;
 }
 
 const exists = async (path: string): Promise<boolean> =>
@@ -192,48 +182,4 @@ export async function issueNodeCert(
   await writeFileAtomic(keyPath, await privateKeyPem(keys.privateKey), 0o600);
   await writeFileAtomic(certPath, cert.toString('pem'), 0o644);
   return { certPath, keyPath };
-}
-
-/**
- * The node id a certificate names: its anya-ha://node/<id> URI SAN, else its subject CN. Null when
- * it names none or cannot be parsed. Accepts a TLS peer certificate (its DER `raw` is read, not
- * Node's flattened text form, where a comma inside a name would be ambiguous) or DER bytes.
- */
-export function nodeIdFromCertificate(peerCert: Pick<PeerCertificate, 'raw'> | Uint8Array): string | null {
-  const der = peerCert instanceof Uint8Array ? peerCert : peerCert.raw;
-  if (!(der instanceof Uint8Array) || der.length === 0) return null;
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(der);
-  } catch {
-    return null;
-  }
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  for (const name of san?.names.items ?? []) {
-    if (name.type === 'url' && name.value.startsWith(nodeUriPrefix)) {
-      const id = name.value.slice(nodeUriPrefix.length);
-      return id.length > 0 ? id : null;
-    }
-  }
-  const cn = cert.subjectName.getField('CN')[0];
-  return cn !== undefined && cn.length > 0 ? cn : null;
-}
-
-async function loadTlsFile(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message;
-    throw new HaError('HA_ERR_BAD_REQUEST', `${what} ${path}: ${why}`, { path });
-  }
-}
-
-/** Reads the PEM files a TlsTransport needs; the error names the file that is missing or unreadable. */
-export async function loadTlsFiles(paths: TlsFilePaths): Promise<TlsMaterial> {
-  const [ca, cert, key] = await Promise.all([
-    loadTlsFile(paths.ca, 'tls.ca (CA certificate)'),
-    loadTlsFile(paths.cert, 'tls.cert (node certificate)'),
-    loadTlsFile(paths.key, 'tls.key (node key)'),
-  ]);
-  return { ca, cert, key };
 }

@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { HaError } from '../errors.js';
 import type { Message, NodeId } from '../raft/types.js';
-import { nodeIdFromCertificate } from './certs.js';
+import { nodeIdFromCertificate } from './peer-identity.js';
 import { FrameDecoder, encodeFrame, frameErrorReason, parseMessage } from './codec.js';
 import { checkHello, type Hello, type RefusalReason } from './handshake.js';
 

@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { HaError } from '../errors.js';
 import type { NodeId } from '../raft/types.js';
-import { nodeIdFromCertificate } from './certs.js';
+import { nodeIdFromCertificate } from './peer-identity.js';
 import { FrameDecoder, encodeFrame, frameErrorReason } from './codec.js';
 import { checkHello, parseRefusal, type Hello } from './handshake.js';
 
