@@ -8,7 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import type { NodeStatusView } from '../../src/api/backend.js';
 import { withLogsOnFailure } from '../../testkit/cluster-logs.js';
 import { LocalCluster, httpJson } from '../../testkit/local-cluster.js';
-import { errorCode, metricValue, putOnce, requestUntil, waitFor } from '../../testkit/wait.js';
+import {
+  errorCode,
+  metricValue,
+  putOnce,
+  requestUntil,
+  waitFor,
+  waitForFullCluster,
+} from '../../testkit/wait.js';
 
 const basePort = 20300;
 const apiBasePort = 20350;
@@ -43,7 +50,7 @@ describe('the HTTP API of a 3-node cluster', () => {
     cluster = await LocalCluster.create({ nodes: 3, basePort, apiBasePort });
     cluster.startAll();
     urls = cluster.nodes.map((n) => n.apiUrl);
-    leader = (await cluster.waitForLeader(leaderDeadlineMs)).index;
+    leader = (await waitForFullCluster(cluster, leaderDeadlineMs)).index;
     follower = (leader + 1) % 3;
   });
 

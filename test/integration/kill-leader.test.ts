@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NodeStatusView } from '../../src/api/backend.js';
 import { withLogsOnFailure } from '../../testkit/cluster-logs.js';
 import { LocalCluster, httpJson } from '../../testkit/local-cluster.js';
-import { putOnce, requestUntil, waitFor } from '../../testkit/wait.js';
+import { putOnce, requestUntil, waitFor, waitForFullCluster } from '../../testkit/wait.js';
 
 const basePort = 20000;
 const apiBasePort = 20050;
@@ -34,7 +34,7 @@ describe('the leader is killed with SIGKILL', () => {
 
   it('a survivor leads with every acknowledged write, and the killed node catches up on restart', () =>
     withLogsOnFailure(cluster, async () => {
-      const first = await cluster.waitForLeader(leaderDeadlineMs);
+      const first = await waitForFullCluster(cluster, leaderDeadlineMs);
       const urls = cluster.nodes.map((n) => n.apiUrl);
       const leaderUrl = urls[first.index]!;
 

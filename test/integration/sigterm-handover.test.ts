@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { withLogsOnFailure } from '../../testkit/cluster-logs.js';
 import { LocalCluster, httpJson } from '../../testkit/local-cluster.js';
-import { putOnce, requestUntil, waitFor } from '../../testkit/wait.js';
+import { putOnce, requestUntil, waitFor, waitForFullCluster } from '../../testkit/wait.js';
 
 const basePort = 20100;
 const apiBasePort = 20150;
@@ -37,7 +37,7 @@ describe('the leader receives SIGTERM', () => {
       // A committed write first, so that the successor must hold it to be chosen.
       await putOnce(urls, 'before', 'x', 0, writeOpts);
       // The leader now and its term: nothing in a healthy cluster moves them until the signal.
-      const old = await cluster.waitForLeader(leaderDeadlineMs);
+      const old = await waitForFullCluster(cluster, leaderDeadlineMs);
       const oldTerm = old.term;
 
       const survivors = [0, 1, 2].filter((i) => i !== old.index);
