@@ -43,18 +43,24 @@ export class RaftCore {
     this.r = new RaftNode(options, initial);
   }
 
-  /** One logical tick: election timeout for followers and candidates, heartbeats and
-   * check-quorum for the leader. */
-  tick(): void {
+  /**
+   * One logical tick: election timeout for followers and candidates, heartbeats and check-quorum
+   * for the leader. A `catchUp` tick stands for time that passed while the process was frozen:
+   * it advances the clock (so leases and timeouts count it) but decides nothing, because the
+   * messages that arrived meanwhile have not been stepped yet. The next ordinary tick decides,
+   * after they have been. A stalled event loop therefore neither deposes a healthy leader nor
+   * starts a needless election.
+   */
+  tick(catchUp = false): void {
     const r = this.r;
     r.nowTicks++;
     if (r.role === 'leader') {
-      tickLeader(r);
+      tickLeader(r, catchUp);
       return;
     }
     r.electionElapsedTicks++;
     // Learners and non-members only follow: they never start an election (§4.2.1).
-    if (r.isVoter() && r.electionElapsedTicks >= r.electionTimeoutTicks) startElection(r);
+    if (!catchUp && r.isVoter() && r.electionElapsedTicks >= r.electionTimeoutTicks) startElection(r);
   }
 
   step(msg: Message): void {

@@ -230,8 +230,11 @@ export function quorumActive(r: RaftNode): boolean {
   return active >= quorumSize(r.config.voters.length);
 }
 
-export function tickLeader(r: RaftNode): void {
-  if (r.opts.checkQuorum && !quorumActive(r)) {
+export function tickLeader(r: RaftNode, catchUp: boolean): void {
+  // A catch-up tick (time that passed while the process was frozen) only moves the clock: the
+  // acknowledgements that arrived meanwhile have not been read yet, so judging the quorum now
+  // would depose a leader whose followers never stopped answering.
+  if (!catchUp && r.opts.checkQuorum && !quorumActive(r)) {
     becomeFollower(r, r.term, null);
     return;
   }
@@ -239,7 +242,7 @@ export function tickLeader(r: RaftNode): void {
     // §3.10: give up so that the cluster is not left without a working leader.
     r.transferee = null;
   }
-  if (++r.heartbeatElapsedTicks >= r.opts.heartbeatTicks) {
+  if (++r.heartbeatElapsedTicks >= r.opts.heartbeatTicks && !catchUp) {
     r.heartbeatElapsedTicks = 0;
     bcastHeartbeat(r);
   }

@@ -71,6 +71,9 @@ export interface RaftNodeOptions<R> {
   readonly mutations?: Mutations;
 }
 
+/** More missed ticks than this at one timer firing means the process was frozen. */
+const stallTicksMin = 2;
+
 type Callback<T> = (err: HaError | null, value?: T) => void;
 
 interface PendingProposal<R> {
@@ -147,8 +150,10 @@ export class RaftNode<R> {
 
   /** Stops timers and fails everything pending. The transport and storage are closed too. */
   async stop(): Promise<void> {
+    // Record the newest commit index, so that a restart re-applies as much as possible at once.
     if (!this.stopped && this.latestHardState !== this.durableHardState) {
-      this.persist({ snapshot: null, entries: [], hardState: this.latestHardState });
+      this.opts.storage.persist({ snapshot: null, entries: [], hardState: this.latestHardState });
+      this.durableHardState = this.latestHardState;
     }
     this.halt();
     await this.opts.transport.close();
@@ -362,7 +367,7 @@ export class RaftNode<R> {
   private scheduleTick(): void {
     this.tickTimer = this.opts.clock.setTimeout(() => {
       if (this.stopped) return;
-      this.syncTicks();
+      this.syncTicks(true);
       this.scheduleTick();
       this.processReady();
     }, this.opts.tickMs);
@@ -370,11 +375,13 @@ export class RaftNode<R> {
 
   /**
    * Gives the core one tick per tickMs of clock time that passed, however late the timer fired.
-   * A frozen process (SIGSTOP, a stalled event loop, a paused VM) gets every tick it missed at
-   * once, so its lease and check-quorum see real elapsed time: a leader frozen past its lease
-   * cannot wake up believing the lease still holds. Called before any lease decision too.
+   * A frozen process (SIGSTOP, a stalled event loop, a paused VM) gets every tick it missed, so
+   * its lease and timeouts see real elapsed time: a leader frozen past its lease cannot wake up
+   * believing the lease still holds. Missed ticks are catch-up ticks that decide nothing (see
+   * RaftCore.tick); only a timer that fired on time gives an ordinary tick, and the first
+   * ordinary tick after a freeze comes after the messages that queued up have been stepped.
    */
-  private syncTicks(): void {
+  private syncTicks(fromTimer = false): void {
     const now = this.opts.clock.nowMs();
     let owed = Math.floor((now - this.lastTickAtMs) / this.opts.tickMs);
     if (owed <= 0) return;
@@ -385,7 +392,9 @@ export class RaftNode<R> {
     } else {
       this.lastTickAtMs += owed * this.opts.tickMs;
     }
-    for (let i = 0; i < owed; i++) this.core.tick();
+    // A timer a little early or late (owed 0, then 2) is not a freeze; more than two ticks is.
+    const catchUp = !fromTimer || owed > stallTicksMin;
+    for (let i = 0; i < owed; i++) this.core.tick(catchUp);
     this.markDirty();
   }
 
@@ -432,17 +441,26 @@ export class RaftNode<R> {
     // fsync (commit is volatile state in Raft; a restarted node relearns it from the leader), so
     // it rides along with the next write that must be durable anyway.
     if (rd.snapshot || rd.entries.length > 0 || termOrVoteChanged) {
-      this.persist({
+      const batch: PersistBatch = {
         snapshot: rd.snapshot,
         entries: rd.entries,
         hardState: latest === durable ? null : latest,
-      });
-      if (rd.entries.some((e) => e.type === 'config') || rd.snapshot) {
-        this.opts.hooks?.onConfig?.(this.core.status().config);
-      }
+      };
+      const storage = this.opts.storage;
+      const t0 = this.opts.clock.nowMs();
+      storage.persist(batch);
+      this.persisted(batch, this.opts.clock.nowMs() - t0);
+    }
+    this.afterPersist(rd, early);
+  }
+
+  /** Steps 2-5 of the Ready contract, once the batch is durable. */
+  private afterPersist(rd: Ready, sentEarly: boolean): void {
+    if (rd.entries.some((e) => e.type === 'config') || rd.snapshot) {
+      this.opts.hooks?.onConfig?.(this.core.status().config);
     }
     // 2. Send: only now, since these messages may promise what step 1 made durable.
-    for (const m of rd.messages) if (!early || !isReplication(m)) this.send(m);
+    for (const m of rd.messages) if (!sentEarly || !isReplication(m)) this.send(m);
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.applyEntry(e);
@@ -464,11 +482,9 @@ export class RaftNode<R> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
   }
 
-  private persist(batch: PersistBatch): void {
-    const t0 = this.opts.clock.nowMs();
-    this.opts.storage.persist(batch);
+  private persisted(batch: PersistBatch, durationMs: number): void {
     if (batch.hardState) this.durableHardState = batch.hardState;
-    this.opts.hooks?.onPersist?.(batch, this.opts.clock.nowMs() - t0);
+    this.opts.hooks?.onPersist?.(batch, durationMs);
   }
 
   private installSnapshot(snap: Snapshot): void {
