@@ -59,3 +59,9 @@ test('a lease longer than the election timeout is caught serving a stale read', 
   assert.ok(found, 'no violation in 400 seeds');
   assert.match(found.invariant, /lease read freshness|linearizability/);
 });
+
+test('a core that commits old-term entries by counting replicas is caught (Figure 8)', () => {
+  const found = firstViolation('commitOldTerms', 400);
+  assert.ok(found, 'no violation in 400 seeds');
+  assert.match(found.invariant, /leader completeness|state machine safety|linearizability/);
+});
