@@ -164,11 +164,13 @@ export class ClusterManager extends EventEmitter {
       return;
     }
     const node = this.node!;
-    if (
-      this.state === 'running' &&
-      node.status().role === 'leader' &&
-      node.status().config.voters.length > 1
-    ) {
+    // Hand over only if some other voter is reachable: with every peer gone there is nobody to
+    // take over, and waiting for one would only delay the exit.
+    const st = node.status();
+    const voterReachable = st.peers.some(
+      (p) => p.voter && p.lastContactTicks * this.config.tickIntervalMs < this.config.electionTimeoutMs,
+    );
+    if (this.state === 'running' && st.role === 'leader' && voterReachable) {
       try {
         const to = await node.transferLeadership(null, shutdownTransferTimeoutMs);
         this.logger.info({ to }, 'leadership handed over before shutdown');
