@@ -14,6 +14,7 @@ import { heal, runInNamespace } from './netns.js';
 import { fmtMs, fmtRatio, progress } from './stats.js';
 import type { BenchCluster } from './target.js';
 import { clientsMax, runWrite, secondsMax, type WriteResult } from './write.js';
+import { defaultElectionTimeoutMs, defaultHeartbeatIntervalMs } from '../src/cluster/config.js';
 
 const usage = `usage: npm run bench -- <workload> [options]
   failover [--nodes 3|5] [--trials N] [--fault kill|stop|partition|term]   (defaults 3, 10, kill)
@@ -23,8 +24,8 @@ common:    --compare etcd   run the same workload against a 3-member etcd cluste
            --keep           keep cluster directories (data, logs) for inspection`;
 
 // anya-ha's defaults (src/cluster/config.ts); etcd gets the same so the comparison is like for like.
-const heartbeatIntervalMs = 50;
-const electionTimeoutMs = 300;
+const heartbeatIntervalMs = defaultHeartbeatIntervalMs;
+const electionTimeoutMs = defaultElectionTimeoutMs;
 
 interface Args {
   workload: 'failover' | 'write' | 'idle';
