@@ -23,9 +23,15 @@ const usage = `usage: npm run bench -- <workload> [options]
 common:    --compare etcd   run the same workload against a 3-member etcd cluster too
            --keep           keep cluster directories (data, logs) for inspection`;
 
-// anya-ha's defaults (src/cluster/config.ts); etcd gets the same so the comparison is like for like.
-const heartbeatIntervalMs = defaultHeartbeatIntervalMs;
+// anya-ha's defaults (src/cluster/config.ts); etcd gets the same election timeout, which is what
+// bounds failover. etcd refuses an election timeout below 5 heartbeats ("failed to verify
+// flags"), so its heartbeat is the shorter of ours and a fifth of the timeout (30 ms by default).
 const electionTimeoutMs = defaultElectionTimeoutMs;
+const etcdElectionHeartbeatsMin = 5;
+const heartbeatIntervalMs = Math.min(
+  defaultHeartbeatIntervalMs,
+  Math.floor(electionTimeoutMs / etcdElectionHeartbeatsMin),
+);
 
 interface Args {
   workload: 'failover' | 'write' | 'idle';
