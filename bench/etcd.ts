@@ -79,22 +79,7 @@ export class EtcdCluster implements BenchCluster {
     }
     if (options.isolatable) {
       for (const m of this.members) {
-        iptables([
-          '-t',
-          'nat',
-          '-A',
-          'POSTROUTING',
-          '-p',
-          'tcp',
-          '-m',
-          'owner',
-          '--uid-owner',
-          String(m.uid),
-          '-j',
-          'SNAT',
-          '--to-source',
-          m.host,
-        ]);
+        iptables(snatRule('-A', m));
       }
     }
   }
@@ -267,22 +252,7 @@ export class EtcdCluster implements BenchCluster {
     if (this.options.isolatable) {
       for (const m of this.members) {
         try {
-          iptables([
-            '-t',
-            'nat',
-            '-D',
-            'POSTROUTING',
-            '-p',
-            'tcp',
-            '-m',
-            'owner',
-            '--uid-owner',
-            String(m.uid),
-            '-j',
-            'SNAT',
-            '--to-source',
-            m.host,
-          ]);
+          iptables(snatRule('-D', m));
         } catch {
           // the namespace goes away with its rules anyway
         }
@@ -290,4 +260,20 @@ export class EtcdCluster implements BenchCluster {
     }
     if (!this.options.keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The nat rule that gives a member's connections (matched by its uid) its own source address. */
+function snatRule(action: '-A' | '-D', m: { uid: number; host: string }): string[] {
+  return [
+    '-t',
+    'nat',
+    action,
+    'POSTROUTING',
+    '-p',
+    'tcp',
+    '-m',
+    'owner',
+    '--uid-owner',
+    String(m.uid),
+  ].concat(['-j', 'SNAT', '--to-source', m.host]);
 }

@@ -47,8 +47,6 @@ export interface RuntimeHooks {
   onProposalDone?(durationMs: number, result: 'committed' | 'timeout' | 'rejected' | 'not_leader'): void;
   /** Round trip of a heartbeat to `peer` and its answer (leader only). */
   onPeerRtt?(peer: NodeId, rttMs: number): void;
-  /** The configuration changed (an appended or applied config entry, or a snapshot). */
-  onConfig?(config: ClusterConfig): void;
 }
 
 export interface RaftNodeOptions<R> {
@@ -140,7 +138,6 @@ export class RaftNode<R> {
     // the transport is up are dropped like any other, and Raft retries them.
     this.lastTickAtMs = this.opts.clock.nowMs();
     this.scheduleTick();
-    this.opts.hooks?.onConfig?.(this.core.status().config);
     this.markDirty();
     return this.opts.transport.start({
       onMessage: (msg) => this.onMessage(msg),
@@ -456,9 +453,6 @@ export class RaftNode<R> {
 
   /** Steps 2-5 of the Ready contract, once the batch is durable. */
   private afterPersist(rd: Ready, sentEarly: boolean): void {
-    if (rd.entries.some((e) => e.type === 'config') || rd.snapshot) {
-      this.opts.hooks?.onConfig?.(this.core.status().config);
-    }
     // 2. Send: only now, since these messages may promise what step 1 made durable.
     for (const m of rd.messages) if (!sentEarly || !isReplication(m)) this.send(m);
     // 3. Install the snapshot, then apply committed entries in order.
