@@ -272,6 +272,8 @@ export interface Mutations {
   readonly skipPrevCheck?: boolean;
   /** Multiply the lease by this factor (a lease longer than the election timeout is unsafe). */
   readonly leaseFactor?: number;
+  /** Runtime: every message leaves before the Ready's write is durable. */
+  readonly sendBeforePersist?: boolean;
 }
 
 /** What the core starts from: empty for a new node, or what storage recovered. */

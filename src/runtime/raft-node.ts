@@ -102,6 +102,8 @@ export class RaftNode<R> {
   private tickTimer: TimerHandle | null = null;
   private readyTimer: TimerHandle | null = null;
   private stopped = false;
+  /** A Ready whose durable write (persistAsync) has not completed: no other Ready is taken. */
+  private writeInFlight: Ready | null = null;
   private applied: Index;
   private appliedTerm: Term;
   private appliedConfig: ClusterConfig;
@@ -409,7 +411,7 @@ export class RaftNode<R> {
     // Each advance() can produce more work (a leader's own durable write advances commit);
     // the bound only guards against a core that never settles, which would be a bug.
     for (let round = 0; round < runtimeLimits.readyRoundsMax && !this.stopped; round++) {
-      if (!this.core.hasReady()) break;
+      if (this.writeInFlight !== null || !this.core.hasReady()) break;
       this.handleReady(this.core.ready());
     }
     this.maybeCompact();
@@ -433,7 +435,9 @@ export class RaftNode<R> {
     // durable, which the core does from advance()).
     const role = rd.softState?.role ?? this.lastRole;
     const early = role === 'leader' && !termOrVoteChanged;
-    if (early) for (const m of rd.messages) if (isReplication(m)) this.send(m);
+    const sendAllEarly = this.opts.mutations?.sendBeforePersist === true;
+    if (sendAllEarly) for (const m of rd.messages) this.send(m);
+    else if (early) for (const m of rd.messages) if (isReplication(m)) this.send(m);
     // 1. Persist: one atomic, durable write. A change of the commit index alone is not worth an
     // fsync (commit is volatile state in Raft; a restarted node relearns it from the leader), so
     // it rides along with the next write that must be durable anyway.
@@ -445,6 +449,19 @@ export class RaftNode<R> {
       };
       const storage = this.opts.storage;
       const t0 = this.opts.clock.nowMs();
+      if (storage.persistAsync) {
+        // The Ready stays in flight until the write is durable: inputs keep stepping the core,
+        // but nothing that depends on this batch (acks, votes, applies) happens before `done`.
+        this.writeInFlight = rd;
+        storage.persistAsync(batch, () => {
+          if (this.stopped || this.writeInFlight !== rd) return;
+          this.writeInFlight = null;
+          this.persisted(batch, this.opts.clock.nowMs() - t0);
+          this.afterPersist(rd, early);
+          this.processReady();
+        });
+        return;
+      }
       storage.persist(batch);
       this.persisted(batch, this.opts.clock.nowMs() - t0);
     }
@@ -454,7 +471,9 @@ export class RaftNode<R> {
   /** Steps 2-5 of the Ready contract, once the batch is durable. */
   private afterPersist(rd: Ready, sentEarly: boolean): void {
     // 2. Send: only now, since these messages may promise what step 1 made durable.
-    for (const m of rd.messages) if (!sentEarly || !isReplication(m)) this.send(m);
+    if (this.opts.mutations?.sendBeforePersist !== true) {
+      for (const m of rd.messages) if (!sentEarly || !isReplication(m)) this.send(m);
+    }
     // 3. Install the snapshot, then apply committed entries in order.
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.applyEntry(e);

@@ -2,9 +2,12 @@
 // the simulator) and sqlite.ts (production). test/storage/conformance.test.ts runs one suite
 // against both.
 //
-// The interface is synchronous on purpose: better-sqlite3 is synchronous, and a synchronous
-// persist() means nothing can be sent between "written" and "durable" (Ready ordering contract,
-// src/raft/types.ts). Each call is atomic: after a crash either all of it is durable or none.
+// persist() is synchronous: better-sqlite3 is synchronous, and a synchronous persist() means
+// nothing that depends on the batch can be sent between "written" and "durable" (Ready ordering
+// contract, src/raft/types.ts). Each call is atomic: after a crash either all of it is durable or
+// none. A store may also offer persistAsync(): the runtime then keeps one Ready in flight while
+// the write completes, sending only the messages that do not depend on it (the simulator's
+// store does, so that writes overlap sends as they will once writes leave the event loop).
 import type { ClusterConfig, Entry, HardState, RaftInitialState, Snapshot } from '../raft/types.js';
 
 export interface PersistBatch {
@@ -27,6 +30,12 @@ export interface RaftStorage {
   load(bootstrap: ClusterConfig): RaftInitialState;
   /** One durable, atomic write (one transaction, one fsync) per Ready. */
   persist(batch: PersistBatch): void;
+  /**
+   * Optional asynchronous form of persist(): the same atomic write, with `done` called once it
+   * is durable. At most one call is outstanding at a time (the runtime waits for `done` before
+   * it takes the next Ready). A crash before `done` may lose the batch whole, never part of it.
+   */
+  persistAsync?(batch: PersistBatch, done: () => void): void;
   /**
    * Log compaction: store a snapshot the local state machine made at snapshot.meta.index (which
    * is <= the applied index) and drop the entries it covers. Atomic.
