@@ -23,6 +23,7 @@ export function defaultRaftOptions(
     inflightMax: 32,
     uncommittedEntriesMax: 4096,
     pendingReadsMax: 1024,
+    fastFailover: true,
     ...overrides,
   };
 }

@@ -257,6 +257,13 @@ export interface RaftOptions {
   readonly uncommittedEntriesMax: number;
   /** Pending ReadIndex requests before refusing more (HA_ERR_BUSY). */
   readonly pendingReadsMax: number;
+  /**
+   * A follower whose connection to its leader drops campaigns at once instead of waiting out
+   * its election timeout (DESIGN §3 "Failover is the product"). It breaks the promise a lease
+   * relies on (a reset seen by the follower alone looks exactly like a crash), so lease reads
+   * are never served while this is on: they fall back to ReadIndex (see lease.ts).
+   */
+  readonly fastFailover: boolean;
   readonly prng: Prng;
   /** Test-only deliberate faults, used to prove that the simulator catches broken cores. */
   readonly mutations?: Mutations;
