@@ -100,7 +100,7 @@ export function handleVoteResp(r: RaftNode, m: PreVoteRespMsg | VoteRespMsg): vo
  */
 export function inLease(r: RaftNode): boolean {
   if (r.role === 'leader') return quorumActive(r);
-  return r.leader !== null && r.electionElapsedTicks < r.opts.electionTicks;
+  return r.heardFromLeaderRecently();
 }
 
 /** RequestVote / PreVote receiver. Term handling (and stickiness for votes) happened in step. */
@@ -108,13 +108,17 @@ export function handleVoteRequest(r: RaftNode, m: PreVoteMsg | VoteMsg): void {
   const upToDate = r.logUpToDate(m.lastLogIndex, m.lastLogTerm);
   if (m.type === 'preVote') {
     // Would we vote for m.from if it campaigned in m.term? Nothing is recorded (§9.6).
-    const grant = m.term > r.term && upToDate && !inLease(r);
+    const grant = m.term > r.term && (upToDate || r.opts.mutations?.voteIgnoresLog === true) && !inLease(r);
     r.send({ type: 'preVoteResp', from: r.id, to: m.from, term: grant ? m.term : r.term, reject: !grant });
     return;
   }
   const doubleVote = r.opts.mutations?.doubleVote === true;
   const canVote = r.votedFor === m.from || (r.votedFor === null && r.leader === null) || doubleVote;
-  const grant = m.term === r.term && canVote && upToDate;
+  // Stickiness again for a vote of our own term: this node may have adopted the term from some
+  // other message, which did not cancel its promise to the leader it last heard from.
+  const sticky = !m.transfer && r.votedFor !== m.from && inLease(r);
+  const grant =
+    m.term === r.term && canVote && (upToDate || r.opts.mutations?.voteIgnoresLog === true) && !sticky;
   if (grant) {
     assert(r.votedFor === null || r.votedFor === m.from || doubleVote, `second vote in term ${r.term}`);
     r.votedFor = m.from;

@@ -11,7 +11,7 @@ import { leaseIsValid } from './lease.js';
 import { RaftNode } from './node.js';
 import { NO_TICK } from './progress.js';
 import { propose, proposeConfChange } from './proposals.js';
-import { forwardRead, requestRead } from './read-index.js';
+import { cancelRead, forwardRead, requestRead } from './read-index.js';
 import { advance, hasReady, makeReady } from './ready.js';
 import { step } from './step.js';
 import { transferLeadership, type TransferResult } from './transfer.js';
@@ -89,6 +89,14 @@ export class RaftCore {
     return { ok: false, code: 'HA_ERR_NOT_LEADER', leader: r.leader };
   }
 
+  /**
+   * The runtime gave up on a read (its caller's deadline passed): forget it, so that lost
+   * readIndex messages cannot fill the bounded queues for good.
+   */
+  cancelRead(ctx: string): void {
+    cancelRead(this.r, ctx);
+  }
+
   /** A read served under the leader lease (§6.4.1): valid at once, no messages. */
   leaseRead(): LeaseReadResult {
     const r = this.r;
@@ -118,13 +126,18 @@ export class RaftCore {
     if (r.role === 'leader') {
       const pr = r.progress.get(peer);
       if (!pr) return;
-      pr.ackedTick = NO_TICK;
-      pr.ackedSeq = 0;
+      if (!r.opts.mutations?.keepAckOnDisconnect) {
+        pr.ackedTick = NO_TICK;
+        pr.ackedSeq = 0;
+      }
       if (pr.state !== 'probe' || pr.probeSent) pr.becomeProbe();
       return;
     }
-    if (r.role !== 'follower' || r.leader !== peer) return;
+    // Without fast failover a follower keeps its promise to the leader until its election
+    // timeout: the lease counts on it (lease.ts), and a reset may be seen by this end alone.
+    if (!r.opts.fastFailover || r.role !== 'follower' || r.leader !== peer) return;
     setLeader(r, null);
+    r.leaderContactTick = Number.NEGATIVE_INFINITY;
     if (!r.opts.preVote || !r.isVoter()) return;
     // Every follower sees a crashed leader's connections close at the same moment; if all of
     // them campaigned at once they would split the vote (each voting for itself) and fall back

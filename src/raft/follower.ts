@@ -30,6 +30,7 @@ export function acceptLeaderContact(r: RaftNode, leader: NodeId): void {
   if (r.role !== 'follower') becomeFollower(r, r.term, leader);
   else setLeader(r, leader);
   r.electionElapsedTicks = 0;
+  r.leaderContactTick = r.nowTicks;
 }
 
 function replyAppend(

@@ -23,6 +23,8 @@ export function becomeLeader(r: RaftNode): void {
   r.timeoutNowSentThisTerm = false;
   r.progress.clear();
   syncProgress(r);
+  clearUncommitted(r);
+  for (const e of r.log.slice(r.commit + 1, r.log.lastIndex)) trackUncommitted(r, e);
   // §8: a new leader does not know which entries are committed until it commits one of its own
   // term; the no-op forces that at once. Its (term, index) is the fencing token of this term.
   const noop: Entry = { index: r.log.lastIndex + 1, term: r.term, type: 'noop' };
@@ -33,6 +35,7 @@ export function becomeLeader(r: RaftNode): void {
 /** Leaves leadership: fails reads that can no longer be confirmed and drops leader state. */
 export function stopLeading(r: RaftNode): void {
   failLeaderReads(r);
+  clearUncommitted(r);
   r.progress.clear();
   r.transferee = null;
   r.fencingToken = null;
@@ -50,9 +53,36 @@ export function syncProgress(r: RaftNode): void {
   if (r.transferee !== null && !isVoter(r.config, r.transferee)) r.transferee = null;
 }
 
+function trackUncommitted(r: RaftNode, e: Entry): void {
+  const bytes = e.data?.byteLength ?? 0;
+  r.uncommitted.push({ index: e.index, bytes, requestId: e.requestId });
+  r.uncommittedBytes += bytes;
+  if (e.requestId !== undefined) r.uncommittedRequestIds.add(e.requestId);
+}
+
+function clearUncommitted(r: RaftNode): void {
+  r.uncommitted.length = 0;
+  r.uncommittedBytes = 0;
+  r.uncommittedRequestIds.clear();
+}
+
+/** Drops the bookkeeping of entries the leader has now committed. */
+function releaseCommitted(r: RaftNode): void {
+  let n = 0;
+  while (n < r.uncommitted.length && r.uncommitted[n].index <= r.commit) {
+    const u = r.uncommitted[n];
+    r.uncommittedBytes -= u.bytes;
+    if (u.requestId !== undefined) r.uncommittedRequestIds.delete(u.requestId);
+    n++;
+  }
+  r.uncommitted.splice(0, n);
+  assert(r.uncommittedBytes >= 0, 'uncommitted bytes stay non-negative');
+}
+
 /** Appends to the leader's log; the configuration takes effect at once (§4.1). */
 export function appendAsLeader(r: RaftNode, entries: readonly Entry[]): void {
   r.appendToLog(entries);
+  for (const e of entries) trackUncommitted(r, e);
   if (entries.some((e) => e.type === 'config')) syncProgress(r);
   bcastAppend(r, false);
 }
@@ -196,15 +226,15 @@ export function handleHeartbeatResp(r: RaftNode, m: HeartbeatRespMsg): void {
  */
 export function maybeCommit(r: RaftNode): boolean {
   if (r.role !== 'leader') return false;
-  const matches = r.config.voters.map((v) =>
-    v === r.id ? r.persistedIndex : (r.progress.get(v)?.match ?? 0),
-  );
+  const own = r.opts.mutations?.commitBeforeDurable ? r.log.lastIndex : r.persistedIndex;
+  const matches = r.config.voters.map((v) => (v === r.id ? own : (r.progress.get(v)?.match ?? 0)));
   const n = quorumValue(matches);
   if (!(n > r.commit)) return false;
   if (!r.opts.mutations?.commitOldTerms && r.log.term(n) !== r.term) return false;
   const before = r.commit;
   r.advanceCommit(n);
   assert(r.commit > before, 'commit advanced');
+  releaseCommitted(r);
   bcastAppend(r, true);
   // §4.2.2: a leader outside the committed configuration steps down; until then it led. The
   // commit index went out first, so the others learn of the new configuration's commit at once.
@@ -234,7 +264,7 @@ export function tickLeader(r: RaftNode, catchUp: boolean): void {
   // A catch-up tick (time that passed while the process was frozen) only moves the clock: the
   // acknowledgements that arrived meanwhile have not been read yet, so judging the quorum now
   // would depose a leader whose followers never stopped answering.
-  if (!catchUp && r.opts.checkQuorum && !quorumActive(r)) {
+  if (!catchUp && r.opts.checkQuorum && !r.opts.mutations?.ignoreCheckQuorum && !quorumActive(r)) {
     becomeFollower(r, r.term, null);
     return;
   }

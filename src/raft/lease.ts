@@ -35,10 +35,11 @@ export function leaseStartTick(r: RaftNode): number {
 }
 
 export function leaseIsValid(r: RaftNode): boolean {
-  if (r.role !== 'leader' || r.opts.leaseTicks <= 0) return false;
+  if (r.role !== 'leader' || !r.leasesServed()) return false;
   // A timeoutNow lets the target win votes despite stickiness, and it may arrive late, even after
   // the transfer was abandoned: no lease for the rest of this term once one has been sent.
-  if (r.transferee !== null || r.timeoutNowSentThisTerm) return false;
+  const transferring = r.transferee !== null || r.timeoutNowSentThisTerm;
+  if (transferring && !r.opts.mutations?.leaseIgnoresTransfer) return false;
   if (!r.committedInCurrentTerm()) return false;
   const leaseTicks = r.opts.leaseTicks * (r.opts.mutations?.leaseFactor ?? 1);
   return leaseStartTick(r) + leaseTicks > r.nowTicks;

@@ -16,6 +16,7 @@ import type {
   NodeId,
   RaftInitialState,
   RaftOptions,
+  ProposalFailure,
   ReadFailure,
   ReadState,
   Role,
@@ -76,13 +77,30 @@ export class RaftNode {
   readsWaitingForCommit: WaitingRead[] = [];
   readsPending: PendingRead[] = [];
 
+  /**
+   * Uncommitted entries of this leader's log, oldest first, with their data bytes and request
+   * ids: the byte bound on proposals, and the duplicate check that keeps a resubmitted proposal
+   * from entering the log twice.
+   */
+  uncommittedBytes = 0;
+  readonly uncommitted: { index: Index; bytes: number; requestId: string | undefined }[] = [];
+  readonly uncommittedRequestIds = new Set<string>();
+
   // Follower state: reads forwarded to the leader, answered by readIndexResp.
   readonly forwardedReads = new Set<string>();
+  /**
+   * The tick at which this node last heard from a leader of its term: leader stickiness
+   * (§4.2.3) runs from here, whatever r.leader says, so that adopting a higher term does not
+   * cancel the promise a lease counts on. A voter that may serve leases starts sticky: its last
+   * life may have acknowledged a leader whose lease still runs (see lease.ts).
+   */
+  leaderContactTick: number;
 
   // Ready bookkeeping: what the runtime has not yet taken.
   msgs: Message[] = [];
   readStates: ReadState[] = [];
   readFailures: ReadFailure[] = [];
+  proposalFailures: ProposalFailure[] = [];
   pendingSnapshot: Snapshot | null = null;
   /** Entries up to here are durable on this node (for a leader: its own match index). */
   persistedIndex: Index;
@@ -116,7 +134,25 @@ export class RaftNode {
     this.refreshConfig();
     this.persistedIndex = this.log.lastIndex;
     this.persistedHardState = this.hardState();
+    this.leaderContactTick =
+      this.leasesServed() && !opts.mutations?.noBootStickiness ? 0 : Number.NEGATIVE_INFINITY;
     this.resetElectionTimer();
+  }
+
+  /**
+   * Whether this node may serve lease reads when it leads. Fast failover lets a follower vote
+   * as soon as its leader's connection drops, and a reset seen by the follower alone looks just
+   * like a crash, so the lease's premise (every voter that acked refuses votes until it expires)
+   * holds only without it.
+   */
+  leasesServed(): boolean {
+    if (this.opts.leaseTicks <= 0) return false;
+    return !this.opts.fastFailover || this.opts.mutations?.leaseWithFastFailover === true;
+  }
+
+  /** Leader stickiness (§4.2.3): heard from a leader within the minimum election timeout. */
+  heardFromLeaderRecently(): boolean {
+    return this.nowTicks - this.leaderContactTick < this.opts.electionTicks;
   }
 
   hardState(): HardState {

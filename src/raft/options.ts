@@ -22,6 +22,7 @@ export function defaultRaftOptions(
     appendBytesMax: 1024 * 1024,
     inflightMax: 32,
     uncommittedEntriesMax: 4096,
+    uncommittedBytesMax: 64 * 1024 * 1024,
     pendingReadsMax: 1024,
     fastFailover: true,
     ...overrides,

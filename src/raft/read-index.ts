@@ -19,7 +19,7 @@ function pendingCount(r: RaftNode): number {
 /** Leader: accepts a read (local when from === r.id). Returns false when the queue is full. */
 export function requestRead(r: RaftNode, ctx: string, from: NodeId): boolean {
   if (pendingCount(r) >= r.opts.pendingReadsMax) return false;
-  if (!r.committedInCurrentTerm()) {
+  if (!r.committedInCurrentTerm() && !r.opts.mutations?.readBeforeTermCommit) {
     r.readsWaitingForCommit.push({ ctx, from });
     return true;
   }
@@ -46,11 +46,13 @@ export function releaseWaitingReads(r: RaftNode): void {
 /** Completes every pending read whose seq a quorum of voters has acknowledged. */
 export function confirmReads(r: RaftNode): void {
   if (r.readsPending.length === 0 || r.role !== 'leader') return;
-  const acked = quorumValue(
-    r.config.voters.map((v) =>
-      v === r.id ? Number.POSITIVE_INFINITY : (r.progress.get(v)?.ackedSeq ?? Number.NEGATIVE_INFINITY),
-    ),
-  );
+  const acked = r.opts.mutations?.readSkipsQuorum
+    ? Number.POSITIVE_INFINITY
+    : quorumValue(
+        r.config.voters.map((v) =>
+          v === r.id ? Number.POSITIVE_INFINITY : (r.progress.get(v)?.ackedSeq ?? Number.NEGATIVE_INFINITY),
+        ),
+      );
   let n = 0;
   while (n < r.readsPending.length && r.readsPending[n].seq <= acked) n++;
   if (n === 0) return;
@@ -81,6 +83,13 @@ export function forwardRead(r: RaftNode, ctx: string, leader: NodeId): boolean {
   r.forwardedReads.add(ctx);
   r.send({ type: 'readIndex', from: r.id, to: leader, term: r.term, ctx });
   return true;
+}
+
+export function cancelRead(r: RaftNode, ctx: string): void {
+  r.forwardedReads.delete(ctx);
+  const mine = (x: { ctx: string; from: NodeId }): boolean => x.from !== r.id || x.ctx !== ctx;
+  r.readsWaitingForCommit = r.readsWaitingForCommit.filter(mine);
+  r.readsPending = r.readsPending.filter(mine);
 }
 
 export function failForwardedReads(r: RaftNode): void {

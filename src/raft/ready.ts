@@ -28,6 +28,7 @@ export function hasReady(r: RaftNode): boolean {
     committedLimit(r) > r.applied ||
     r.readStates.length > 0 ||
     r.readFailures.length > 0 ||
+    r.proposalFailures.length > 0 ||
     !sameSoftState(r.softState(), r.reportedSoftState)
   );
 }
@@ -43,6 +44,7 @@ export function makeReady(r: RaftNode): Ready {
     committedEntries: r.log.slice(r.applied + 1, committedLimit(r)),
     readStates: r.readStates.slice(),
     readFailures: r.readFailures.slice(),
+    proposalFailures: r.proposalFailures.slice(),
     softState: sameSoftState(softState, r.reportedSoftState) ? null : softState,
   };
 }
@@ -73,6 +75,7 @@ export function advance(r: RaftNode, rd: Ready): void {
   r.msgs.splice(0, rd.messages.length);
   r.readStates.splice(0, rd.readStates.length);
   r.readFailures.splice(0, rd.readFailures.length);
+  r.proposalFailures.splice(0, rd.proposalFailures.length);
   if (rd.softState) r.reportedSoftState = rd.softState;
   // The leader's own write is now durable: it may complete a quorum (§3.6 with §10.2.1).
   maybeCommit(r);

@@ -15,7 +15,7 @@ import type { RaftNode } from './node.js';
 import { proposeLocal } from './proposals.js';
 import { handleReadIndex, handleReadIndexResp } from './read-index.js';
 import { handleTimeoutNow } from './transfer.js';
-import type { Message } from './types.js';
+import type { Message, ProposeResult } from './types.js';
 
 const fromLeaderTypes: ReadonlySet<Message['type']> = new Set([
   'append',
@@ -77,9 +77,27 @@ export function step(r: RaftNode, m: Message): void {
     case 'timeoutNow':
       handleTimeoutNow(r, m);
       return;
-    case 'propose':
-      // A forwarded proposal's outcome reaches the client through the applied entry's requestId.
-      if (r.role === 'leader') proposeLocal(r, m.data, m.requestId);
+    case 'propose': {
+      // A forwarded proposal's outcome reaches the client through the applied entry's requestId;
+      // a refusal goes back at once, so that the client does not wait out its deadline.
+      const result: ProposeResult =
+        r.role === 'leader'
+          ? proposeLocal(r, m.data, m.requestId)
+          : { ok: false, code: 'HA_ERR_NOT_LEADER', leader: r.leader };
+      if (!result.ok) {
+        r.send({
+          type: 'proposeResp',
+          from: r.id,
+          to: m.from,
+          term: r.term,
+          requestId: m.requestId,
+          code: result.code,
+        });
+      }
+      return;
+    }
+    case 'proposeResp':
+      if (r.role !== 'leader') r.proposalFailures.push({ requestId: m.requestId, code: m.code });
       return;
     case 'readIndex':
       handleReadIndex(r, m);

@@ -156,6 +156,16 @@ export interface ProposeMsg extends MessageBase {
   readonly data: Uint8Array;
   readonly requestId: string;
 }
+/**
+ * The leader refused a forwarded proposal (it is transferring leadership, over a bound, or no
+ * longer leads): nothing was appended, and the follower tells its client at once instead of
+ * letting it wait out its deadline.
+ */
+export interface ProposeRespMsg extends MessageBase {
+  readonly type: 'proposeResp';
+  readonly requestId: string;
+  readonly code: ProposeErrorCode;
+}
 /** A follower asks the leader for a read index on behalf of a client (§6.4). */
 export interface ReadIndexMsg extends MessageBase {
   readonly type: 'readIndex';
@@ -180,6 +190,7 @@ export type Message =
   | SnapshotMsg
   | TimeoutNowMsg
   | ProposeMsg
+  | ProposeRespMsg
   | ReadIndexMsg
   | ReadIndexRespMsg;
 
@@ -195,6 +206,12 @@ export interface ReadState {
 export interface ReadFailure {
   readonly ctx: string;
   readonly code: 'HA_ERR_NOT_LEADER' | 'HA_ERR_NO_QUORUM';
+}
+
+/** A forwarded proposal the leader refused (ProposeRespMsg), for the runtime to answer. */
+export interface ProposalFailure {
+  readonly requestId: string;
+  readonly code: ProposeErrorCode;
 }
 
 export interface SoftState {
@@ -225,6 +242,8 @@ export interface Ready {
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
   readonly readFailures: readonly ReadFailure[];
+  /** Forwarded proposals the leader refused: fail their callers with `code`. */
+  readonly proposalFailures: readonly ProposalFailure[];
   readonly softState: SoftState | null;
 }
 
@@ -255,6 +274,12 @@ export interface RaftOptions {
   readonly inflightMax: number;
   /** Uncommitted entries a leader accepts before refusing proposals (HA_ERR_BUSY). */
   readonly uncommittedEntriesMax: number;
+  /**
+   * Bytes of entry data in uncommitted entries a leader accepts before refusing proposals
+   * (HA_ERR_BUSY). One entry is always admitted when nothing is uncommitted, so a single
+   * entry larger than this (up to the frame limit) can still be written.
+   */
+  readonly uncommittedBytesMax: number;
   /** Pending ReadIndex requests before refusing more (HA_ERR_BUSY). */
   readonly pendingReadsMax: number;
   /**
@@ -281,6 +306,30 @@ export interface Mutations {
   readonly leaseFactor?: number;
   /** Runtime: every message leaves before the Ready's write is durable. */
   readonly sendBeforePersist?: boolean;
+  /** Lease reads are served although fast failover lets followers break their promise. */
+  readonly leaseWithFastFailover?: boolean;
+  /** A freshly started voter grants votes at once, though its last life may have acked a lease. */
+  readonly noBootStickiness?: boolean;
+  /** The lease stays valid while a leadership transfer is under way (timeoutNow sent). */
+  readonly leaseIgnoresTransfer?: boolean;
+  /** Membership changes are accepted before the leader committed an entry of its term (§4.1). */
+  readonly confChangeBeforeTermCommit?: boolean;
+  /** A leader keeps counting a peer's acknowledgements after that peer's connection dropped. */
+  readonly keepAckOnDisconnect?: boolean;
+  /** Runtime: a read that times out stays in the core's forwarded-read set (a leak). */
+  readonly leakForwardedReads?: boolean;
+  /** Runtime: every tick taken while handling a message is a catch-up tick (decides nothing). */
+  readonly catchUpOnMessages?: boolean;
+  /** The leader counts itself towards commit with entries not yet durable on its own disk. */
+  readonly commitBeforeDurable?: boolean;
+  /** Votes are granted without the §5.4.1 up-to-date check of the candidate's log. */
+  readonly voteIgnoresLog?: boolean;
+  /** ReadIndex serves at once, without a quorum confirming leadership (§6.4 step 3 dropped). */
+  readonly readSkipsQuorum?: boolean;
+  /** ReadIndex does not wait for an entry of the leader's term to commit (§6.4 step 1 dropped). */
+  readonly readBeforeTermCommit?: boolean;
+  /** A leader never steps down on check-quorum (§6.2 dropped). */
+  readonly ignoreCheckQuorum?: boolean;
 }
 
 /** What the core starts from: empty for a new node, or what storage recovered. */

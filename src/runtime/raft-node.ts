@@ -80,6 +80,8 @@ interface PendingProposal<R> {
   readonly cb: Callback<R | ClusterConfig>;
   /** The command, kept to propose it again to a new leader; null for membership changes. */
   readonly data: Uint8Array | null;
+  /** The leadership it was last submitted to (see leadershipKey); resubmitted when it changes. */
+  submittedTo: string;
 }
 
 interface PendingRead {
@@ -87,6 +89,8 @@ interface PendingRead {
   readonly cb: Callback<Index>;
   /** Set once the read index is confirmed; the read is served when applied reaches it. */
   index: Index | null;
+  /** The leader could not serve it (leadership changed): ask the next leader, within the deadline. */
+  awaitingLeader: boolean;
 }
 
 export class RaftNode<R> {
@@ -99,6 +103,10 @@ export class RaftNode<R> {
   /** The last heartbeat sent to each peer, to time its answer (one entry per peer). */
   private readonly heartbeatsSent = new Map<NodeId, { seq: number; atMs: number }>();
   private requestSeq = 0;
+  /** Bytes of command data in `proposals` (runtimeLimits.proposalsPendingBytesMax). */
+  private proposalsPendingBytes = 0;
+  /** Counts drops of the connection to the leader: what was sent before may be lost. */
+  private leaderConnectionDrops = 0;
   private tickTimer: TimerHandle | null = null;
   private readyTimer: TimerHandle | null = null;
   private stopped = false;
@@ -170,8 +178,7 @@ export class RaftNode<R> {
     if (this.readyTimer) this.opts.clock.clearTimeout(this.readyTimer);
     const err = new HaError('HA_ERR_SHUTTING_DOWN', `node ${this.opts.id} is stopping`);
     for (const [id, p] of this.proposals) {
-      this.opts.clock.clearTimeout(p.timer);
-      this.proposals.delete(id);
+      this.finishProposal(id, p);
       p.cb(err);
     }
     for (const [ctx, r] of this.reads) {
@@ -200,6 +207,18 @@ export class RaftNode<R> {
     if (this.refuseIfStopped(cb)) return;
     if (this.proposals.size >= runtimeLimits.proposalsPendingMax) {
       cb(new HaError('HA_ERR_BUSY', `more than ${runtimeLimits.proposalsPendingMax} proposals pending`));
+      return;
+    }
+    if (
+      this.proposalsPendingBytes > 0 &&
+      this.proposalsPendingBytes + data.byteLength > runtimeLimits.proposalsPendingBytesMax
+    ) {
+      cb(
+        new HaError(
+          'HA_ERR_BUSY',
+          `more than ${runtimeLimits.proposalsPendingBytesMax} bytes of proposals pending`,
+        ),
+      );
       return;
     }
     const requestId = this.nextRequestId();
@@ -359,6 +378,7 @@ export class RaftNode<R> {
 
   private onPeerDown(peer: NodeId): void {
     if (this.stopped) return;
+    if (peer === this.core.status().leader) this.leaderConnectionDrops++;
     this.core.peerDisconnected(peer);
     this.markDirty();
   }
@@ -382,6 +402,7 @@ export class RaftNode<R> {
    */
   private syncTicks(fromTimer = false): void {
     const now = this.opts.clock.nowMs();
+    const catchUpOnMessages = this.opts.mutations?.catchUpOnMessages === true;
     let owed = Math.floor((now - this.lastTickAtMs) / this.opts.tickMs);
     if (owed <= 0) return;
     if (owed > runtimeLimits.catchUpTicksMax) {
@@ -392,7 +413,9 @@ export class RaftNode<R> {
       this.lastTickAtMs += owed * this.opts.tickMs;
     }
     // A timer a little early or late (owed 0, then 2) is not a freeze; more than two ticks is.
-    const catchUp = !fromTimer || owed > stallTicksMin;
+    // The same holds when a message comes first: under steady traffic most ticks are taken
+    // here, and treating them all as catch-up would starve heartbeats and check-quorum.
+    const catchUp = owed > stallTicksMin || (catchUpOnMessages && !fromTimer);
     for (let i = 0; i < owed; i++) this.core.tick(catchUp);
     this.markDirty();
   }
@@ -485,9 +508,27 @@ export class RaftNode<R> {
     for (const rf of rd.readFailures) {
       const r = this.reads.get(rf.ctx);
       if (!r) continue;
+      if (rf.code === 'HA_ERR_NOT_LEADER') {
+        // Leadership moved before the read was confirmed: a read index from any leader elected
+        // after the read began is valid, so ask the next one while the deadline allows.
+        r.awaitingLeader = true;
+        continue;
+      }
       this.reads.delete(rf.ctx);
       this.opts.clock.clearTimeout(r.timer);
       r.cb(this.proposeError(rf.code, this.core.status().leader));
+    }
+    for (const pf of rd.proposalFailures) {
+      const p = this.proposals.get(pf.requestId);
+      if (!p) continue;
+      // NOT_LEADER: it reached a node that no longer leads; the next leader gets it again.
+      if (pf.code === 'HA_ERR_NOT_LEADER') {
+        p.submittedTo = '';
+        continue;
+      }
+      this.finishProposal(pf.requestId, p);
+      this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - p.startedMs, 'rejected');
+      p.cb(this.proposeError(pf.code, this.core.status().leader));
     }
     this.serveReads();
     // 5. Advance.
@@ -530,8 +571,7 @@ export class RaftNode<R> {
     if (e.requestId !== undefined && !duplicate) {
       const p = this.proposals.get(e.requestId);
       if (p) {
-        this.proposals.delete(e.requestId);
-        this.opts.clock.clearTimeout(p.timer);
+        this.finishProposal(e.requestId, p);
         this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - p.startedMs, 'committed');
         p.cb(null, result);
       }
@@ -553,7 +593,13 @@ export class RaftNode<R> {
     this.lastLeader = leader;
     this.opts.hooks?.onRoleChange?.(role, leader, this.core.status().term);
     for (const w of [...this.roleWaiters]) w();
-    if (leader !== null) this.resubmitToNewLeader();
+    this.resubmitToNewLeader();
+  }
+
+  /** Identifies one leadership as seen from here, and the connection that reached it. */
+  private leadershipKey(): string {
+    const st = this.core.status();
+    return st.leader === null ? '' : `${st.leader}@${st.term}#${this.leaderConnectionDrops}`;
   }
 
   /**
@@ -565,11 +611,25 @@ export class RaftNode<R> {
    * Without this, each of them would wait out its client's timeout.
    */
   private resubmitToNewLeader(): void {
+    const key = this.leadershipKey();
+    if (key === '') return;
+    // Only to a leadership that has not had it yet: a flap from L to no leader and back to L in
+    // the same term, over the same connection, loses nothing. (A leader also ignores a request
+    // id it already holds uncommitted, so a duplicate never enters the log twice.)
     for (const [requestId, p] of this.proposals) {
-      if (p.data !== null) this.core.propose(p.data, requestId);
+      if (p.data === null || p.submittedTo === key) continue;
+      p.submittedTo = key;
+      this.core.propose(p.data, requestId);
     }
     for (const [ctx, r] of this.reads) {
-      if (r.index === null) this.core.readIndex(ctx);
+      if (!r.awaitingLeader) continue;
+      const res = this.core.readIndex(ctx);
+      if (res.ok) r.awaitingLeader = false;
+      else if (res.code === 'HA_ERR_BUSY') {
+        this.reads.delete(ctx);
+        this.opts.clock.clearTimeout(r.timer);
+        r.cb(this.proposeError(res.code, res.leader));
+      }
     }
     this.markDirty();
   }
@@ -602,11 +662,22 @@ export class RaftNode<R> {
   ): void {
     const startedMs = this.opts.clock.nowMs();
     const timer = this.opts.clock.setTimeout(() => {
-      if (!this.proposals.delete(requestId)) return;
+      const p = this.proposals.get(requestId);
+      if (!p) return;
+      this.finishProposal(requestId, p);
       this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - startedMs, 'timeout');
       cb(this.timeoutError('proposal', timeoutMs));
     }, timeoutMs);
-    this.proposals.set(requestId, { startedMs, timer, cb, data });
+    this.proposals.set(requestId, { startedMs, timer, cb, data, submittedTo: this.leadershipKey() });
+    this.proposalsPendingBytes += data?.byteLength ?? 0;
+  }
+
+  /** Forgets a pending proposal (its caller is answered by the caller of this). */
+  private finishProposal(requestId: string, p: PendingProposal<R>): void {
+    this.proposals.delete(requestId);
+    this.opts.clock.clearTimeout(p.timer);
+    this.proposalsPendingBytes -= p.data?.byteLength ?? 0;
+    assert.ok(this.proposalsPendingBytes >= 0, 'pending proposal bytes stay non-negative');
   }
 
   private waitApplied(index: Index, timeoutMs: number, cb: Callback<Index>): void {
@@ -620,9 +691,12 @@ export class RaftNode<R> {
   private trackRead(ctx: string, index: Index | null, timeoutMs: number, cb: Callback<Index>): void {
     const timer = this.opts.clock.setTimeout(() => {
       if (!this.reads.delete(ctx)) return;
+      // The core would otherwise keep waiting for an answer that may never come (a lost
+      // readIndex message), and its bounded queue would fill for good.
+      if (!this.opts.mutations?.leakForwardedReads) this.core.cancelRead(ctx);
       cb(this.timeoutError('read', timeoutMs));
     }, timeoutMs);
-    this.reads.set(ctx, { timer, cb, index });
+    this.reads.set(ctx, { timer, cb, index, awaitingLeader: false });
   }
 
   private timeoutError(what: string, timeoutMs: number): HaError {

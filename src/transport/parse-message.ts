@@ -9,6 +9,7 @@ import type {
   Message,
   MessageType,
   NodeId,
+  ProposeErrorCode,
   Snapshot,
 } from '../raft/types.js';
 
@@ -27,10 +28,18 @@ const messageTypes: ReadonlySet<string> = new Set<MessageType>([
   'snapshot',
   'timeoutNow',
   'propose',
+  'proposeResp',
   'readIndex',
   'readIndexResp',
 ]);
 const entryTypes: ReadonlySet<string> = new Set<EntryType>(['normal', 'noop', 'config']);
+const proposeErrorCodes: ReadonlySet<string> = new Set<ProposeErrorCode>([
+  'HA_ERR_NOT_LEADER',
+  'HA_ERR_TRANSFER_IN_PROGRESS',
+  'HA_ERR_BUSY',
+  'HA_ERR_CONFIG_CHANGE_PENDING',
+  'HA_ERR_BAD_REQUEST',
+]);
 
 type Obj = Readonly<Record<string, unknown>>;
 
@@ -238,6 +247,13 @@ export function parseMessage(frame: unknown): Message {
       return { type: t, from, to, term };
     case 'propose':
       return { type: t, from, to, term, data: bytes(f, 'data', ''), requestId: str(f, 'requestId', '') };
+    case 'proposeResp': {
+      const code = f['code'];
+      if (typeof code !== 'string' || !proposeErrorCodes.has(code)) {
+        fail('code', `one of ${[...proposeErrorCodes].join(', ')}`);
+      }
+      return { type: t, from, to, term, requestId: str(f, 'requestId', ''), code: code as ProposeErrorCode };
+    }
     case 'readIndex':
       return { type: t, from, to, term, ctx: str(f, 'ctx', '') };
     case 'readIndexResp': {

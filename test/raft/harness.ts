@@ -11,6 +11,7 @@ import {
   type Message,
   type NodeId,
   type RaftOptions,
+  type ProposalFailure,
   type ReadFailure,
   type ReadState,
 } from '../../src/raft/index.js';
@@ -33,6 +34,7 @@ export class Cluster {
   /** The applied state machine of each node: the data of applied normal entries, in order. */
   readonly applied = new Map<NodeId, string[]>();
   readonly readStates = new Map<NodeId, ReadState[]>();
+  readonly proposalFailures = new Map<NodeId, ProposalFailure[]>();
   readonly readFailures = new Map<NodeId, ReadFailure[]>();
   /** Every message sent, for determinism checks. */
   readonly trace: string[] = [];
@@ -61,6 +63,7 @@ export class Cluster {
     this.nodes.set(id, core);
     this.applied.set(id, []);
     this.readStates.set(id, []);
+    this.proposalFailures.set(id, []);
     this.readFailures.set(id, []);
     return core;
   }
@@ -97,6 +100,7 @@ export class Cluster {
         for (const e of rd.committedEntries) this.apply(id, e);
         this.readStates.get(id)!.push(...rd.readStates);
         this.readFailures.get(id)!.push(...rd.readFailures);
+        this.proposalFailures.get(id)!.push(...rd.proposalFailures);
         core.advance(rd);
       }
       const batch = this.queue;

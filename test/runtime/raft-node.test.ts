@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { RaftNode } from '../../src/runtime/raft-node.js';
 import type { Clock, TimerHandle } from '../../src/runtime/clock.js';
 import { mulberry32 } from '../../src/raft/index.js';
-import { nodeId, type NodeId } from '../../src/raft/types.js';
+import { nodeId, type Mutations, type NodeId, type RaftOptions } from '../../src/raft/types.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 import { KvStore } from '../../src/state/kv.js';
@@ -27,7 +27,15 @@ interface Harness {
   leader(): RaftNode<KvResult> | null;
 }
 
-function cluster(size: number, seed = 1): Harness {
+interface HarnessOptions {
+  /** Every timer fires this much late, as on a busy event loop. */
+  readonly timerLateMs?: number;
+  readonly mutations?: Mutations;
+  readonly raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
+  readonly trace?: (line: string) => void;
+}
+
+function cluster(size: number, seed = 1, hopts: HarnessOptions = {}): Harness {
   const scheduler = new Scheduler();
   const network = new MemoryNetwork({ schedule: (deliver) => void scheduler.after(200, deliver) });
   const ids = Array.from({ length: size }, (_, i) => nodeId(`n${i + 1}`));
@@ -38,7 +46,9 @@ function cluster(size: number, seed = 1): Harness {
     offsetMs.set(id, 0);
     const clock: Clock = {
       nowMs: () => scheduler.nowMs + offsetMs.get(id)!,
-      setTimeout: (fn, ms) => scheduler.after(ms * 1000, fn) as unknown as TimerHandle,
+      setTimeout: (fn, ms) =>
+        // Zero-delay timers are setImmediate in production: never late.
+        scheduler.after((ms + (ms > 0 ? (hopts.timerLateMs ?? 0) : 0)) * 1000, fn) as unknown as TimerHandle,
       clearTimeout: (h) => (h as unknown as EventHandle).cancel(),
     };
     const kv = new KvStore();
@@ -46,7 +56,12 @@ function cluster(size: number, seed = 1): Harness {
       id,
       bootstrap: { voters: ids, learners: [] },
       tickMs: 10,
-      raft: { electionTicks: 10, heartbeatTicks: 2 },
+      raft: { electionTicks: 10, heartbeatTicks: 2, ...hopts.raft },
+      mutations: hopts.mutations,
+      hooks: {
+        onRoleChange: (role, leader, term) =>
+          hopts.trace?.(`${scheduler.nowMs.toFixed(1)} ${id} ${role} term ${term} leader ${leader}`),
+      },
       storage: new MemoryStorage(),
       transport: network.transport(id),
       stateMachine: kv,
@@ -166,4 +181,73 @@ test('a request id applied once is skipped when its entry appears again, also af
     () => restored.unwrapSnapshot(new Uint8Array([0xc1])),
     (e: HaError) => e.code === 'HA_ERR_STORAGE_CORRUPT',
   );
+});
+
+for (const broken of [false, true]) {
+  test(`under steady traffic and late timers a minority leader steps down within its election timeout${broken ? ' (mutation catchUpOnMessages: it does not)' : ''}`, () => {
+    // Timers fire 3 ms late and a follower on the leader's side keeps answering appends, so
+    // most ticks are owed when a message arrives rather than when the tick timer fires.
+    const h = cluster(5, 3, {
+      timerLateMs: 3,
+      mutations: { catchUpOnMessages: broken },
+      trace: process.env.TRACE ? (l) => console.log(l) : undefined,
+    });
+    h.run(1000);
+    const leader = h.leader()!;
+    const ids = [...h.nodes.keys()];
+    const buddy = ids.find((id) => id !== leader.id)!;
+    for (const x of ids) {
+      for (const y of ids) {
+        const sideX = x === leader.id || x === buddy;
+        const sideY = y === leader.id || y === buddy;
+        if (sideX !== sideY) h.network.disconnect(x, y);
+      }
+    }
+    const cutAtMs = h.scheduler.nowMs;
+    let steppedDownAtMs: number | null = null;
+    for (let i = 0; i < 10000 && steppedDownAtMs === null; i++) {
+      if (leader.status().role === 'leader') propose(h, leader, `k${i}`, 'v', 50);
+      h.run(0.1);
+      if (leader.status().role !== 'leader') steppedDownAtMs = h.scheduler.nowMs;
+    }
+    // check-quorum: electionTicks (10) of 10 ms after the last contact from a quorum, plus the
+    // timer lateness and a tick of rounding.
+    const boundMs = 10 * 10 + 2 * 10 + 10;
+    const tookMs = steppedDownAtMs === null ? Infinity : steppedDownAtMs - cutAtMs;
+    if (broken) assert.ok(tookMs > boundMs, `the broken runtime stepped down after ${tookMs} ms`);
+    else assert.ok(tookMs <= boundMs, `stepped down after ${tookMs} ms, bound ${boundMs} ms`);
+  });
+}
+
+test('a linearizable read on a follower survives a leader change: it is asked again of the new leader', () => {
+  const h = cluster(3, 5);
+  h.run(1000);
+  const leader = h.leader()!;
+  const follower = [...h.nodes.values()].find((n) => n !== leader)!;
+  // The read goes out, then the leader is cut off before it can confirm.
+  h.network.isolate(leader.id);
+  let outcome: { err: HaError | null; index?: number } | null = null;
+  follower.readCb('linearizable', 2000, (err, index) => (outcome = { err, index }));
+  h.run(1500);
+  assert.ok(outcome, 'the read completed within its deadline');
+  const o = outcome as { err: HaError | null; index?: number };
+  assert.equal(o.err, null, `read failed: ${o.err?.code}`);
+  assert.notEqual(h.leader(), leader, 'served under a new leader');
+});
+
+test('a proposal forwarded to a leader that is transferring leadership fails at once, not at its deadline', () => {
+  const h = cluster(3, 7);
+  h.run(1000);
+  const leader = h.leader()!;
+  const [follower, target] = [...h.nodes.values()].filter((n) => n !== leader);
+  h.network.isolate(target.id); // the transfer cannot finish
+  h.network.reconnect(leader.id, follower.id);
+  leader.transferLeadershipCb(target.id, 5000, () => {});
+  h.run(1);
+  const outcome = propose(h, follower, 'k', 'v', 5000);
+  h.run(20);
+  const o = outcome();
+  assert.ok(o, 'the follower answered within 20 ms');
+  assert.ok(o.err instanceof HaError);
+  assert.equal(o.err.code, 'HA_ERR_TRANSFER_IN_PROGRESS');
 });
