@@ -1,8 +1,10 @@
 // npm run sim -- --seeds N [--from S] [--mutation NAME]   runs seeds S..S+N-1
 // npm run sim -- --seed S --verbose [--mutation NAME]     replays one seed with its event trace
+// npm run sim -- --mutations                             every mutation caught within its bound
 import { parseArgs } from 'node:util';
 import { runSeed } from './run-seed.js';
 import { mutationsByName, type MutationName } from './mutations.js';
+import { describeResult, runMutationSuite } from './mutation-suite.js';
 
 function main(): number {
   let args;
@@ -14,6 +16,7 @@ function main(): number {
         seed: { type: 'string' },
         verbose: { type: 'boolean', default: false },
         mutation: { type: 'string' },
+        mutations: { type: 'boolean', default: false },
         'fault-ms': { type: 'string' },
         'stop-at-first': { type: 'boolean', default: false },
       },
@@ -22,6 +25,16 @@ function main(): number {
   } catch (err) {
     process.stderr.write(`sim: ${(err as Error).message}\n`);
     return 2;
+  }
+  if (args.mutations) {
+    const started = performance.now();
+    const results = runMutationSuite((r) => process.stdout.write(`${describeResult(r)}\n`));
+    const missed = results.filter((r) => r.caughtAtSeed === null);
+    const secs = (performance.now() - started) / 1000;
+    process.stdout.write(
+      `${results.length} mutations, ${results.length - missed.length} caught, ${missed.length} missed (${secs.toFixed(1)} s)\n`,
+    );
+    return missed.length === 0 ? 0 : 1;
   }
   const int = (name: string, v: string | undefined, dflt: number): number => {
     if (v === undefined) return dflt;
@@ -47,7 +60,7 @@ function main(): number {
       process.stderr.write(`sim: --mutation: expected one of ${Object.keys(mutationsByName).join(', ')}\n`);
       return 2;
     }
-    mutations = mutationsByName[args.mutation as MutationName];
+    mutations = mutationsByName[args.mutation as MutationName].mutations;
   }
   const started = performance.now();
   let failures = 0;

@@ -1,13 +1,110 @@
-// Deliberately broken cores, selected by name. Each must make the simulator report a violation;
-// test/sim/mutations.test.ts proves it, and keeps them out of production code paths (they are
-// only reachable through RaftOptions.mutations, which nothing outside the simulator sets).
+// Deliberately broken cores and runtimes, selected by name. Each must make the simulator report a
+// violation under its ordinary random fault workload (no scenario is steered at any one of them)
+// within `seedsMax` seeds from seed 1: `npm run sim -- --mutations` runs the whole suite and
+// test/sim/mutations.test.ts runs it inside `npm test`. They are reachable only through
+// RaftOptions.mutations / RaftNodeOptions.mutations, which nothing outside the simulator and the
+// tests sets.
 import type { Mutations } from '../src/raft/types.js';
 
+export interface MutationSpec {
+  readonly mutations: Mutations;
+  /** What is broken, in one line (docs/simulator.md has the table). */
+  readonly broken: string;
+  /**
+   * The suite fails if no seed in 1..seedsMax shows a violation. Set from the measured seed of
+   * the first catch with room to spare (docs/simulator.md lists the measurements).
+   */
+  readonly seedsMax: number;
+}
+
 export const mutationsByName = {
-  doubleVote: { doubleVote: true },
-  commitOldTerms: { commitOldTerms: true },
-  skipPrevCheck: { skipPrevCheck: true },
-  longLease: { leaseFactor: 3 },
-} as const satisfies Record<string, Mutations>;
+  doubleVote: {
+    mutations: { doubleVote: true },
+    broken: 'a node may grant a second vote in a term',
+    seedsMax: 40,
+  },
+  voteIgnoresLog: {
+    mutations: { voteIgnoresLog: true },
+    broken: 'votes are granted without the §5.4.1 up-to-date check',
+    seedsMax: 100,
+  },
+  skipPrevCheck: {
+    mutations: { skipPrevCheck: true },
+    broken: 'a follower accepts appends without the previous-entry check',
+    seedsMax: 40,
+  },
+  commitOldTerms: {
+    mutations: { commitOldTerms: true },
+    broken: 'the leader commits old-term entries by counting replicas (§3.6.2 dropped)',
+    seedsMax: 400,
+  },
+  commitBeforeDurable: {
+    mutations: { commitBeforeDurable: true },
+    broken: 'the leader counts itself towards commit before its own write is durable',
+    seedsMax: 200,
+  },
+  sendBeforePersist: {
+    mutations: { sendBeforePersist: true },
+    broken: 'every message leaves before the write it depends on is durable',
+    seedsMax: 40,
+  },
+  longLease: {
+    mutations: { leaseFactor: 3 },
+    broken: 'the lease is 3x its safe length, longer than the election timeout',
+    seedsMax: 200,
+  },
+  leaseWithFastFailover: {
+    mutations: { leaseWithFastFailover: true },
+    broken: 'lease reads are served while fast failover lets followers break their promise',
+    seedsMax: 200,
+  },
+  noBootStickiness: {
+    mutations: { noBootStickiness: true },
+    broken: 'a restarted voter grants votes at once although its last life acked a lease',
+    seedsMax: 400,
+  },
+  leaseIgnoresTransfer: {
+    mutations: { leaseIgnoresTransfer: true },
+    broken: 'the lease stays valid while a leadership transfer is under way',
+    seedsMax: 400,
+  },
+  keepAckOnDisconnect: {
+    mutations: { keepAckOnDisconnect: true, noBootStickiness: true },
+    broken: "a leader keeps counting a reset peer's acks (with the sticky start also removed)",
+    seedsMax: 400,
+  },
+  confChangeBeforeTermCommit: {
+    mutations: { confChangeBeforeTermCommit: true },
+    broken: 'membership changes before the leader committed an entry of its term (§4.1)',
+    seedsMax: 400,
+  },
+  readSkipsQuorum: {
+    mutations: { readSkipsQuorum: true },
+    broken: 'ReadIndex answers without a quorum confirming leadership',
+    seedsMax: 100,
+  },
+  readBeforeTermCommit: {
+    mutations: { readBeforeTermCommit: true },
+    broken: 'ReadIndex does not wait for an entry of the leader’s term to commit',
+    seedsMax: 400,
+  },
+  ignoreCheckQuorum: {
+    mutations: { ignoreCheckQuorum: true },
+    broken: 'a leader never steps down on check-quorum (§6.2)',
+    seedsMax: 100,
+  },
+  catchUpOnMessages: {
+    mutations: { catchUpOnMessages: true },
+    broken: 'every tick taken while handling a message is a catch-up tick',
+    seedsMax: 200,
+  },
+  leakForwardedReads: {
+    mutations: { leakForwardedReads: true },
+    broken: "a read that timed out stays in the core's bounded forwarded-read set",
+    seedsMax: 200,
+  },
+} as const satisfies Record<string, MutationSpec>;
 
 export type MutationName = keyof typeof mutationsByName;
+
+export const mutationNames = Object.keys(mutationsByName) as MutationName[];

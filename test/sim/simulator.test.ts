@@ -36,7 +36,7 @@ test('the same seed gives the same event trace', () => {
 /** Runs seeds from 1 until one reports a violation; returns that seed and its invariant. */
 function firstViolation(name: MutationName, seedsMax: number): { seed: number; invariant: string } | null {
   for (let seed = 1; seed <= seedsMax; seed++) {
-    const r = runSeed({ seed, mutations: mutationsByName[name] });
+    const r = runSeed({ seed, mutations: mutationsByName[name].mutations });
     if (r.violation) return { seed, invariant: r.violation.invariant };
   }
   return null;
