@@ -7,7 +7,7 @@
 // revisions. A key that exists throughout the listing is returned exactly once; a key created or
 // deleted between two pages may or may not appear.
 import assert from 'node:assert/strict';
-import type { KvListPageView } from './backend.js';
+import type { KvEntryView, KvListPageView } from './backend.js';
 import { kvListLimitMax } from '../state/kv-types.js';
 
 /** Items per page when the request gives no `limit`. */
@@ -20,6 +20,17 @@ export const listLimitMax = 1000;
  * a response is at most this, or one item, plus its envelope.
  */
 export const listResponseBytesMaxDefault = 1024 * 1024;
+
+/** The JSON body of a GET /v1/kv answer. */
+export interface KvListResponseBody {
+  items: KvEntryView[];
+  /** True when keys with the prefix follow the last item (cut by `limit` or by the byte budget). */
+  more: boolean;
+  /** The last key returned when `more`, to pass as `after` for the next page; else null. */
+  next: string | null;
+  /** The revision of the one state every item of this page was read from. */
+  revision: number;
+}
 
 // The store must be able to serve the largest page in one call.
 assert(listLimitMax <= kvListLimitMax);
