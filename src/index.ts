@@ -4,6 +4,7 @@ export type {
   ClusterManagerOptions,
   ClusterStatus,
   KvGetOptions,
+  KvListPageOptions,
   KvPutOptions,
 } from './cluster/cluster-manager.js';
 export { HaError, errorTable, type HaErrorCode } from './errors.js';

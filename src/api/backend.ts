@@ -48,6 +48,23 @@ export interface KvHistoryItem {
   deleted: boolean;
 }
 
+/** Which page of a listing to read. */
+export interface KvListRange {
+  /** Most items to return; 1..listLimitMax (validated by the server). */
+  limit: number;
+  /** Exclusive cursor: only keys after this one. Absent: from the first key with the prefix. */
+  after?: string;
+}
+
+export interface KvListPageView {
+  /** Keys with the prefix after the cursor, in key order; at most `limit`. */
+  items: KvEntryView[];
+  /** True when more keys with the prefix follow the last item. */
+  more: boolean;
+  /** The revision of the one state every item was read from. */
+  revision: number;
+}
+
 export interface ApiBackend {
   status(): NodeStatusView;
   isLeader(): boolean;
@@ -66,7 +83,13 @@ export interface ApiBackend {
     ifVersion: number | undefined,
     deadlineMs: number,
   ): Promise<{ key: string; revision: number }>;
-  kvList(prefix: string, consistency: Consistency, deadlineMs: number): Promise<KvEntryView[]>;
+  /** One page, read from one state (one read barrier, one synchronous read of the store). */
+  kvList(
+    prefix: string,
+    range: KvListRange,
+    consistency: Consistency,
+    deadlineMs: number,
+  ): Promise<KvListPageView>;
   kvHistory(key: string, deadlineMs: number): Promise<KvHistoryItem[]>;
   /** `to` undefined: the leader picks the most up-to-date voter. */
   transferLeader(to: string | undefined, deadlineMs: number): Promise<{ leaderId: string }>;

@@ -2,8 +2,9 @@
 // the ApiBackend; nothing reaches the backend until the whole request has passed validation.
 //
 // Bounds: the body is read up to bodyBytesMax, the number of requests being served at once is at
-// most inflightRequestsMax, each backend call is cut off at its deadline, and Node's own
-// requestTimeout bounds how long a client may take to send a request.
+// most inflightRequestsMax, each backend call is cut off at its deadline, Node's own
+// requestTimeout bounds how long a client may take to send a request, and a key listing is paged
+// (at most listLimitMax items and about listResponseBytesMax bytes per response; kv-list.ts).
 import http from 'node:http';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
@@ -11,10 +12,13 @@ import type { Logger } from 'pino';
 import { HaError } from '../errors.js';
 import type { Metrics } from '../cluster/metrics.js';
 import type { ApiBackend } from './backend.js';
+import { encodeKvListPage, listLimitDefault, listLimitMax, listResponseBytesMaxDefault } from './kv-list.js';
 import {
   decodeKeySegment,
+  parseAfterParam,
   parseConsistency,
   parseDeleteBody,
+  parseLimitParam,
   parsePutBody,
   parseQuery,
   parseTransferBody,
@@ -39,6 +43,8 @@ export interface ApiServerOptions {
   bodyBytesMax?: number;
   inflightRequestsMax?: number;
   requestReceiveTimeoutMs?: number;
+  /** Encoded bytes of the items of one GET /v1/kv page before it ends early; see kv-list.ts. */
+  listResponseBytesMax?: number;
 }
 
 export interface ApiServer {
@@ -50,7 +56,10 @@ export interface ApiServer {
 
 interface Reply {
   status: number;
-  body: unknown;
+  /** Sent as JSON; a string is sent as text (the metrics exposition). */
+  body?: unknown;
+  /** A body already encoded as JSON, sent as it is (the key listing measures what it encodes). */
+  jsonText?: string;
 }
 
 interface HandlerContext {
@@ -78,8 +87,13 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
   const bodyBytesMax = opts.bodyBytesMax ?? bodyBytesMaxDefault;
   const inflightRequestsMax = opts.inflightRequestsMax ?? inflightRequestsMaxDefault;
   const requestReceiveTimeoutMs = opts.requestReceiveTimeoutMs ?? requestReceiveTimeoutMsDefault;
+  const listResponseBytesMax = opts.listResponseBytesMax ?? listResponseBytesMaxDefault;
   assert.ok(
-    requestTimeoutMs > 0 && bodyBytesMax > 0 && inflightRequestsMax > 0 && requestReceiveTimeoutMs > 0,
+    requestTimeoutMs > 0 &&
+      bodyBytesMax > 0 &&
+      inflightRequestsMax > 0 &&
+      requestReceiveTimeoutMs > 0 &&
+      listResponseBytesMax > 0,
   );
 
   let inflightRequests = 0;
@@ -114,13 +128,18 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
 
   const kvList: Route = {
     GET: {
-      query: ['prefix', 'consistency'],
+      query: ['prefix', 'consistency', 'limit', 'after'],
       takesBody: false,
       run: async ({ query, deadlineMs }) => {
         const prefix = query.get('prefix') ?? '';
         const consistency = parseConsistency(query.get('consistency'));
-        const items = await call(deadlineMs, () => backend.kvList(prefix, consistency, deadlineMs));
-        return { status: 200, body: { items } };
+        const limit = parseLimitParam(query.get('limit'), listLimitDefault, listLimitMax);
+        const after = parseAfterParam(query.get('after'));
+        const page = await call(deadlineMs, () =>
+          backend.kvList(prefix, { limit, after }, consistency, deadlineMs),
+        );
+        assert.ok(page.items.length <= limit, 'the backend returned more items than the limit');
+        return { status: 200, jsonText: encodeKvListPage(page, listResponseBytesMax) };
       },
     },
   };
@@ -254,7 +273,8 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
       });
     }
     const reply = await method.run({ query, body, keySegment: found.keySegment, deadlineMs });
-    if (typeof reply.body === 'string') send(res, reply.status, reply.body, metrics.contentType);
+    if (reply.jsonText !== undefined) send(res, reply.status, reply.jsonText, jsonContentType);
+    else if (typeof reply.body === 'string') send(res, reply.status, reply.body, metrics.contentType);
     else send(res, reply.status, JSON.stringify(reply.body), jsonContentType);
   }
 

@@ -144,6 +144,26 @@ export function parseVersionParam(name: string, value: string): number {
   return n;
 }
 
+/** A page size given as a query parameter: decimal digits, from 1 to `limitMax`. */
+export function parseLimitParam(value: string | undefined, limitDefault: number, limitMax: number): number {
+  if (value === undefined) return limitDefault;
+  const n = /^[0-9]{1,16}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= limitMax)) {
+    throw badRequest('query.limit', `query.limit: expected an integer from 1 to ${limitMax}, got "${value}"`);
+  }
+  return n;
+}
+
+/** A paging cursor: the last key of the previous page, so it must be a valid key. */
+export function parseAfterParam(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const reason = validateKvKey(value);
+  if (reason !== null) {
+    throw badRequest('query.after', `query.after: expected the last key of a previous page; ${reason}`);
+  }
+  return value;
+}
+
 function badRequest(field: string, message: string): HaError {
   return new HaError('HA_ERR_BAD_REQUEST', message, { field });
 }

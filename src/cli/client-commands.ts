@@ -1,8 +1,12 @@
 // The client commands: status, kv get/put/delete/list/history, leader transfer. Each is one HTTP
-// call to a node's API (--api); with --json the API's JSON is printed verbatim, otherwise a
-// readable view (format.ts). Exit status: 0 done, 1 the API refused or could not be reached,
+// call to a node's API (--api), except `kv list`, which follows the listing's pages; with --json
+// the API's JSON is printed verbatim (one line per page for kv list), otherwise a readable view
+// (format.ts). Exit status: 0 done, 1 the API refused or could not be reached,
 // 2 the command line itself was wrong (usage errors surface as CommanderError from the program).
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { KvEntryView } from '../api/backend.js';
+import { listLimitMax } from '../api/kv-list.js';
+import { compareKeys } from '../state/kv-types.js';
 import { ApiClientError, createApiClient, type ApiClient } from './client.js';
 import { formatEntries, formatEntry, formatFields, formatHistory, formatStatus } from './format.js';
 
@@ -87,12 +91,28 @@ export function registerClientCommands(program: Command): void {
     );
 
   kv.command('list')
-    .description('list keys and values, optionally under a prefix')
+    .description(
+      'list keys and values, optionally under a prefix; reads every page unless --limit or --after',
+    )
     .option('--prefix <prefix>', 'only keys starting with this', '')
-    .action((opts: { prefix: string }, cmd: Command) =>
+    .addOption(
+      new Option('--limit <n>', `read one page of at most n keys (1..${listLimitMax})`).argParser(parseLimit),
+    )
+    .option('--after <key>', 'read one page of the keys after this one (the last key of the previous page)')
+    .action((opts: { prefix: string; limit?: number; after?: string }, cmd: Command) =>
       run(cmd, async ({ client, json }) => {
-        const res = await client.kvList(opts.prefix);
-        print(json ? res.text : formatEntries(res.body.items));
+        if (opts.after !== undefined && opts.after.length === 0) usageError(cmd, '--after: expected a key');
+        if (opts.limit !== undefined || opts.after !== undefined) {
+          const res = await client.kvList(opts.prefix, { limit: opts.limit, after: opts.after });
+          const { items, more, next } = res.body;
+          const hint = more && next !== null ? `more keys follow: --after ${JSON.stringify(next)}\n` : '';
+          print(json ? res.text : formatEntries(items) + hint);
+          return;
+        }
+        const items = await listEveryPage(client, opts.prefix, (text) => {
+          if (json) print(text);
+        });
+        if (!json) print(formatEntries(items));
       }),
     );
 
@@ -119,6 +139,34 @@ export function registerClientCommands(program: Command): void {
     );
 }
 
+/**
+ * Reads a listing page after page, each as large as the API allows, until none remain; hands each
+ * page's JSON text to `onPage` as received. Pages may come from different revisions (see
+ * src/api/kv-list.ts). The loop ends because every cursor must lie beyond the one before.
+ */
+async function listEveryPage(
+  client: ApiClient,
+  prefix: string,
+  onPage: (text: string) => void,
+): Promise<KvEntryView[]> {
+  const items: KvEntryView[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const res = await client.kvList(prefix, { limit: listLimitMax, after });
+    onPage(res.text);
+    items.push(...res.body.items);
+    const { more, next } = res.body;
+    if (!more) return items;
+    if (typeof next !== 'string' || (after !== undefined && compareKeys(next, after) <= 0)) {
+      throw new ApiClientError(
+        'EBADRESPONSE',
+        `the API's next cursor ${JSON.stringify(next)} does not advance`,
+      );
+    }
+    after = next;
+  }
+}
+
 function ifVersionOption(): Option {
   return new Option('--if-version <n>', 'only if the current version is n').argParser(parseVersion);
 }
@@ -127,6 +175,15 @@ function ifVersionOption(): Option {
 export function parseVersion(text: string): number {
   const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer.');
+  return n;
+}
+
+/** Commander option parser: a page size from 1 to listLimitMax, in decimal digits. */
+export function parseLimit(text: string): number {
+  const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= listLimitMax)) {
+    throw new InvalidArgumentError(`expected an integer from 1 to ${listLimitMax}.`);
+  }
   return n;
 }
 

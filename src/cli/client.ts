@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KvEntryView, KvHistoryItem, NodeStatusView } from '../api/backend.js';
+import type { KvListResponseBody } from '../api/kv-list.js';
 
 /** Longer than the server's default request deadline, so the server's own timeout is what is seen. */
 export const clientRequestTimeoutMsDefault = 15_000;
@@ -49,7 +50,11 @@ export interface ApiClient {
     ifVersion?: number,
   ): Promise<ApiResponse<{ key: string; version: number; revision: number }>>;
   kvDelete(key: string, ifVersion?: number): Promise<ApiResponse<{ key: string; revision: number }>>;
-  kvList(prefix?: string): Promise<ApiResponse<{ items: KvEntryView[] }>>;
+  /** One page of the listing; the server's default limit when `limit` is absent. */
+  kvList(
+    prefix?: string,
+    page?: { limit?: number; after?: string },
+  ): Promise<ApiResponse<KvListResponseBody>>;
   kvHistory(key: string): Promise<ApiResponse<{ key: string; items: KvHistoryItem[] }>>;
   transferLeader(to?: string): Promise<ApiResponse<{ leaderId: string }>>;
 }
@@ -101,7 +106,14 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
       call('PUT', kvPath(key), ifVersion === undefined ? { value } : { value, ifVersion }),
     kvDelete: (key, ifVersion) =>
       call('DELETE', kvPath(key) + (ifVersion === undefined ? '' : `?ifVersion=${ifVersion}`)),
-    kvList: (prefix) => call('GET', '/v1/kv' + (prefix ? `?prefix=${encodeURIComponent(prefix)}` : '')),
+    kvList: (prefix, page) => {
+      const query = new URLSearchParams();
+      if (prefix) query.set('prefix', prefix);
+      if (page?.limit !== undefined) query.set('limit', String(page.limit));
+      if (page?.after !== undefined) query.set('after', page.after);
+      const search = query.toString();
+      return call('GET', '/v1/kv' + (search === '' ? '' : `?${search}`));
+    },
     kvHistory: (key) => call('GET', `${kvPath(key)}/history`),
     transferLeader: (to) => call('POST', '/v1/leader/transfer', to === undefined ? {} : { to }),
   };

@@ -25,6 +25,7 @@ import type {
   KvDeleteOk,
   KvEntry,
   KvHistoryEntry,
+  KvListPage,
   KvPutOk,
   KvResult,
   KvTxnOk,
@@ -64,6 +65,11 @@ export interface KvPutOptions {
 export interface KvGetOptions {
   readonly consistency?: Consistency;
   readonly timeoutMs?: number;
+}
+
+export interface KvListPageOptions extends KvGetOptions {
+  /** Exclusive cursor: only keys after this one (the last key of the previous page). */
+  readonly after?: string;
 }
 
 /** How long a leader waits for a successor before it stops anyway on shutdown. */
@@ -342,6 +348,12 @@ export class ClusterManager extends EventEmitter {
       await this.readBarrier(opts.consistency ?? 'linearizable', this.timeout(opts.timeoutMs));
       return this.kvStore.list(prefix, kvListMax);
     },
+    /** One page of at most `limit` keys (1..kvListLimitMax), every entry as of the page's revision. */
+    listPage: async (prefix: string, limit: number, opts: KvListPageOptions = {}): Promise<KvListPage> => {
+      await this.readBarrier(opts.consistency ?? 'linearizable', this.timeout(opts.timeoutMs));
+      // Synchronous after the barrier: the whole page comes from one state.
+      return this.kvStore.listPage(prefix, limit, opts.after);
+    },
     history: async (key: string, opts: KvGetOptions = {}): Promise<KvHistoryEntry[]> => {
       checkKey(key);
       await this.readBarrier(opts.consistency ?? 'linearizable', this.timeout(opts.timeoutMs));
@@ -378,8 +390,10 @@ export class ClusterManager extends EventEmitter {
       kvPut: (key, value, ifVersion, deadlineMs) =>
         this.kv.put(key, value, { ifVersion, timeoutMs: ms(deadlineMs) }),
       kvDelete: (key, ifVersion, deadlineMs) => this.kv.delete(key, { ifVersion, timeoutMs: ms(deadlineMs) }),
-      kvList: async (prefix, consistency, deadlineMs) =>
-        (await this.kv.list(prefix, { consistency, timeoutMs: ms(deadlineMs) })).map(view),
+      kvList: async (prefix, { limit, after }, consistency, deadlineMs) => {
+        const page = await this.kv.listPage(prefix, limit, { after, consistency, timeoutMs: ms(deadlineMs) });
+        return { items: page.entries.map(view), more: page.more, revision: page.revision };
+      },
       kvHistory: async (key, deadlineMs): Promise<KvHistoryItem[]> =>
         (await this.kv.history(key, { timeoutMs: ms(deadlineMs) })).map((h) => ({
           version: h.version,

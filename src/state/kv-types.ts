@@ -9,7 +9,10 @@ export const kvValueBytesMax = 1024 * 1024;
 export const kvTxnOpsMax = 128;
 /** A transaction checks at most this many conditions, for the same reason. */
 export const kvTxnComparesMax = 128;
-/** list() returns at most this many entries per call; callers page with a longer prefix or key. */
+/**
+ * list() returns at most this many entries per call; callers page on with startAfterKey. One call
+ * costs O(log n + limit) (see kv-key-index.ts), so this bounds the work of one read.
+ */
 export const kvListLimitMax = 10_000;
 /** Default number of history entries kept per key (the newest ones, the current value included). */
 export const kvHistoryPerKeyMaxDefault = 64;
@@ -110,6 +113,15 @@ export interface KvEntry {
   readonly revision: number;
   /** The revision that created this incarnation of the key. */
   readonly createRevision: number;
+}
+
+/** One page of list(): live keys with a prefix, in key order, read from one state. */
+export interface KvListPage {
+  readonly entries: KvEntry[];
+  /** True when a live key with the prefix follows the last entry, in the same state. */
+  readonly more: boolean;
+  /** The store's revision when the page was read: every entry is as of this revision. */
+  readonly revision: number;
 }
 
 /** One write of a key, as kept in its history. */

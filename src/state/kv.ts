@@ -19,6 +19,7 @@ import { HaError } from '../errors.js';
 import type { Index } from '../raft/types.js';
 import { decodeKvCommand } from './kv-commands.js';
 import { KvHistory, type KvHistoryChange } from './kv-history.js';
+import { KvKeyIndex } from './kv-key-index.js';
 import { decodeKvSnapshot, encodeKvSnapshot, type KvSnapshotRecord } from './kv-snapshot.js';
 import {
   compareKeys,
@@ -29,6 +30,7 @@ import {
   type KvDeleteResult,
   type KvEntry,
   type KvHistoryEntry,
+  type KvListPage,
   type KvPutCommand,
   type KvPutResult,
   type KvResult,
@@ -55,6 +57,8 @@ export class KvStore implements StateMachine<KvResult> {
   private readonly historyPerKeyMax: number;
   private readonly historyKeysMax: number;
   private live = new Map<string, LiveKey>();
+  /** The keys of `live` in key order, for list(); changes only when a key appears or goes. */
+  private liveKeys = new KvKeyIndex();
   private pastWrites: KvHistory;
   private revisionNow = 0;
   private appliedIndexNow: Index = 0;
@@ -121,20 +125,26 @@ export class KvStore implements StateMachine<KvResult> {
    * returned as `startAfterKey` to read the next page.
    */
   list(prefix: string, limit: number, startAfterKey?: string): KvEntry[] {
+    return this.listPage(prefix, limit, startAfterKey).entries;
+  }
+
+  /**
+   * As list(), and says whether more keys with the prefix follow and at which revision the page
+   * was read. Costs O(log n + limit), not a pass over every key. `startAfterKey` is exclusive and
+   * need not exist or start with the prefix: before the prefix's keys it reads from their start,
+   * after them it reads nothing.
+   */
+  listPage(prefix: string, limit: number, startAfterKey?: string): KvListPage {
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > kvListLimitMax) {
       throw new HaError(
         'HA_ERR_BAD_REQUEST',
         `limit: expected an integer in 1..${kvListLimitMax}, got ${limit}`,
       );
     }
-    const keys: string[] = [];
-    for (const key of this.live.keys()) {
-      if (!key.startsWith(prefix)) continue;
-      if (startAfterKey !== undefined && compareKeys(key, startAfterKey) <= 0) continue;
-      keys.push(key);
-    }
-    keys.sort(compareKeys);
-    return keys.slice(0, limit).map((key) => toEntry(key, this.live.get(key)!));
+    assert.equal(this.liveKeys.size, this.live.size, 'the key index holds every live key');
+    const { keys, more } = this.liveKeys.page(prefix, limit, startAfterKey);
+    const entries = keys.map((key) => toEntry(key, this.live.get(key)!));
+    return { entries, more, revision: this.revisionNow };
   }
 
   /** The key's retained writes, oldest first, deletions included; the last is the current state. */
@@ -173,8 +183,10 @@ export class KvStore implements StateMachine<KvResult> {
         });
       }
     }
+    const liveKeys = KvKeyIndex.fromKeys(live.keys());
     this.pastWrites = KvHistory.fromEntries(this.historyPerKeyMax, this.historyKeysMax, entriesByKey);
     this.live = live;
+    this.liveKeys = liveKeys;
     this.revisionNow = state.revision;
     this.appliedIndexNow = state.appliedIndex;
   }
@@ -225,11 +237,13 @@ export class KvStore implements StateMachine<KvResult> {
     const version = (current?.version ?? 0) + 1;
     const createRevision = current?.createRevision ?? revision;
     this.live.set(key, { value, version, createRevision, modRevision: revision });
+    if (current === undefined) this.liveKeys.insert(key);
     return { key, entry: { version, value, revision, deleted: false } };
   }
 
   private writeDelete(key: string, revision: number): KvHistoryChange {
     assert(this.live.delete(key), 'writeDelete of an absent key');
+    this.liveKeys.delete(key);
     return { key, entry: { version: 0, value: '', revision, deleted: true } };
   }
 }

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createApiServer, type ApiServer } from '../../src/api/http-server.js';
 import { createMetrics } from '../../src/cluster/metrics.js';
 import { FakeBackend } from '../api/fixtures/fake-backend.js';
+import { listLimitMax } from '../../src/api/kv-list.js';
 
 const entry = new URL('./fixtures/cli-entry.js', import.meta.url).pathname;
 
@@ -142,6 +143,80 @@ describe('anya-ha client commands', () => {
         ['2', '(deleted)'],
       ],
     );
+  });
+
+  it('kv list follows the pages until none remain: every key once, in order, in one table', async () => {
+    const count = 2 * listLimitMax + 5;
+    const keyOf = (i: number) => `cli/many/${String(i).padStart(5, '0')}`;
+    for (let i = count - 1; i >= 0; i--) await backend.kvPut(keyOf(i), `v${i}`, undefined, Date.now() + 1000);
+    const listCallsBefore = backend.lastArgs.length;
+    const r = await run('kv', 'list', '--prefix', 'cli/many/');
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.match(lines[0], /^KEY\s+VERSION\s+REVISION\s+VALUE$/);
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.split(/\s+/)[0]),
+      Array.from({ length: count }, (_, i) => keyOf(i)),
+    );
+    const pageArgs = backend.lastArgs.slice(listCallsBefore).map((a) => a[1]);
+    assert.deepEqual(pageArgs, [
+      { limit: listLimitMax, after: undefined },
+      { limit: listLimitMax, after: keyOf(listLimitMax - 1) },
+      { limit: listLimitMax, after: keyOf(2 * listLimitMax - 1) },
+    ]);
+
+    const json = await run('--json', 'kv', 'list', '--prefix', 'cli/many/');
+    assert.equal(json.code, 0, json.stderr);
+    const pages = json.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { items: { key: string }[]; more: boolean });
+    assert.deepEqual(
+      pages.map((p) => [p.items.length, p.more]),
+      [
+        [listLimitMax, true],
+        [listLimitMax, true],
+        [5, false],
+      ],
+    );
+    assert.equal(pages.flatMap((p) => p.items).length, count);
+  });
+
+  it('kv list --limit reads one page and says where to continue; --after continues', async () => {
+    for (const key of ['cli/p/a', 'cli/p/b', 'cli/p/c']) await run('kv', 'put', key, 'v');
+    const first = await run('kv', 'list', '--prefix', 'cli/p/', '--limit', '2');
+    assert.equal(first.code, 0, first.stderr);
+    const lines = first.stdout.trimEnd().split('\n');
+    assert.deepEqual(
+      lines.slice(1, 3).map((l) => l.split(/\s+/)[0]),
+      ['cli/p/a', 'cli/p/b'],
+    );
+    assert.equal(lines[3], 'more keys follow: --after "cli/p/b"');
+    const rest = await run('kv', 'list', '--prefix', 'cli/p/', '--after', 'cli/p/b');
+    assert.equal(rest.code, 0, rest.stderr);
+    assert.deepEqual(
+      rest.stdout
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0]),
+      ['cli/p/c'],
+    );
+    const json = await run('--json', 'kv', 'list', '--prefix', 'cli/p/', '--limit', '2');
+    assert.deepEqual(
+      { ...JSON.parse(json.stdout), items: undefined },
+      { items: undefined, more: true, next: 'cli/p/b', revision: JSON.parse(json.stdout).revision },
+    );
+  });
+
+  it('a bad kv list --limit exits 2 naming the range and sends nothing', async () => {
+    const callsBefore = backend.calls;
+    for (const bad of ['0', String(listLimitMax + 1), 'x', '']) {
+      const r = await run('kv', 'list', '--limit', bad);
+      assert.equal(r.code, 2, `--limit ${JSON.stringify(bad)}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`--limit <n>.*expected an integer from 1 to ${listLimitMax}`));
+    }
+    assert.equal(backend.calls, callsBefore);
   });
 
   it('leader transfer --to prints the new leader', async () => {

@@ -111,7 +111,7 @@ describe('every node is killed at once and restarted', () => {
           `${key} after the restart`,
         );
       }
-      const list = await requestUntil('GET', '/v1/kv?prefix=key-', undefined, readOpts);
+      const list = await requestUntil('GET', '/v1/kv?prefix=key-&limit=1000', undefined, readOpts);
       assert.equal((list.body as { items: unknown[] }).items.length, keyCount);
 
       const h = await requestUntil('GET', '/v1/kv/rewritten/history', undefined, readOpts);

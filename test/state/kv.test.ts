@@ -248,6 +248,47 @@ describe('KvStore list', () => {
     );
     assert.throws(() => kv.store.list('', 0), { code: 'HA_ERR_BAD_REQUEST' });
   });
+
+  it('paging with the last key as cursor returns every live key exactly once, in order', () => {
+    const kv = new KvDriver();
+    const keys = Array.from({ length: 2500 }, (_, i) => `page/${String((i * 7) % 2500).padStart(4, '0')}`);
+    for (const key of keys) kv.put(key, 'v');
+    kv.put('pagf', 'outside the prefix');
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const page = kv.store.listPage('page/', 300, after);
+      assert.equal(page.revision, kv.store.revision);
+      seen.push(...page.entries.map((e) => e.key));
+      if (!page.more) break;
+      after = page.entries[page.entries.length - 1].key;
+    }
+    assert.deepEqual(seen, [...keys].sort());
+  });
+
+  it('listPage says whether more keys follow, and keys deleted or restored keep the order', () => {
+    const kv = new KvDriver();
+    for (const key of ['a/1', 'a/2', 'a/3', 'b']) kv.put(key, key);
+    assert.deepEqual(
+      { ...kv.store.listPage('a/', 2), entries: undefined },
+      { entries: undefined, more: true, revision: 4 },
+    );
+    assert.equal(kv.store.listPage('a/', 3).more, false);
+    kv.del('a/2');
+    kv.put('a/0', 'new');
+    assert.deepEqual(
+      kv.store.listPage('a/', 10).entries.map((e) => e.key),
+      ['a/0', 'a/1', 'a/3'],
+    );
+    const restored = new KvStore();
+    restored.restore(kv.store.snapshot());
+    assert.deepEqual(restored.listPage('', 10), kv.store.listPage('', 10));
+    restored.apply(restored.appliedIndex + 1, encodeKvCommand({ op: 'put', key: 'a/2', value: 'back' }));
+    assert.deepEqual(
+      restored.listPage('a/', 10, 'a/0').entries.map((e) => e.key),
+      ['a/1', 'a/2', 'a/3'],
+    );
+  });
 });
 
 describe('KvStore refuses bad input', () => {
