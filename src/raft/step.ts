@@ -84,7 +84,7 @@ export function step(r: RaftNode, m: Message): void {
         r.role === 'leader'
           ? proposeLocal(r, m.data, m.requestId)
           : { ok: false, code: 'HA_ERR_NOT_LEADER', leader: r.leader };
-      if (!result.ok) {
+      if (!result.ok && !r.opts.mutations?.silentProposeRefusal) {
         r.send({
           type: 'proposeResp',
           from: r.id,

@@ -330,6 +330,10 @@ export interface Mutations {
   readonly readBeforeTermCommit?: boolean;
   /** A leader never steps down on check-quorum (§6.2 dropped). */
   readonly ignoreCheckQuorum?: boolean;
+  /** A leader refusing a forwarded proposal says nothing: the client waits out its deadline. */
+  readonly silentProposeRefusal?: boolean;
+  /** Runtime: a read whose leader changed before confirming fails instead of asking the next one. */
+  readonly noReadRetry?: boolean;
 }
 
 /** What the core starts from: empty for a new node, or what storage recovered. */

@@ -508,7 +508,7 @@ export class RaftNode<R> {
     for (const rf of rd.readFailures) {
       const r = this.reads.get(rf.ctx);
       if (!r) continue;
-      if (rf.code === 'HA_ERR_NOT_LEADER') {
+      if (rf.code === 'HA_ERR_NOT_LEADER' && !this.opts.mutations?.noReadRetry) {
         // Leadership moved before the read was confirmed: a read index from any leader elected
         // after the read began is valid, so ask the next one while the deadline allows.
         r.awaitingLeader = true;
