@@ -344,9 +344,20 @@ export class ClusterManager extends EventEmitter {
       );
       return { key, revision: r.revision };
     },
+    /**
+     * Every key under `prefix`, up to kvListMax (10,000); a prefix holding more is refused with
+     * HA_ERR_BAD_REQUEST rather than cut short in silence: page it with listPage.
+     */
     list: async (prefix: string, opts: KvGetOptions = {}): Promise<KvEntry[]> => {
       await this.readBarrier(opts.consistency ?? 'linearizable', this.timeout(opts.timeoutMs));
-      return this.kvStore.list(prefix, kvListMax);
+      const page = this.kvStore.listPage(prefix, kvListMax);
+      if (page.more) {
+        throw new HaError(
+          'HA_ERR_BAD_REQUEST',
+          `prefix "${prefix}" holds more than ${kvListMax} keys: read it with kv.listPage(prefix, limit, { after })`,
+        );
+      }
+      return page.entries;
     },
     /** One page of at most `limit` keys (1..kvListLimitMax), every entry as of the page's revision. */
     listPage: async (prefix: string, limit: number, opts: KvListPageOptions = {}): Promise<KvListPage> => {
