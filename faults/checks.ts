@@ -2,7 +2,12 @@
 // - election safety: never two leaders in one term (thesis Figure 3.2), among the roles the
 //   nodes reported;
 // - fencing-token order (DESIGN.md "Fencing"): every leader reports a token of its own term, one
-//   leadership has one token, and tokens order the same way as the terms of their leaderships;
+//   leadership has one token, and tokens order the same way as the terms of their leaderships.
+//   Since a token's term is its leadership's term, that much cannot fail once the term checks
+//   pass; what fencing promises is checked on the commit index the nodes report: a leadership
+//   established (its no-op, the token's entry, committed) before a later one was seen has a
+//   lower token index than the later one's no-op, which follows every committed entry; and once
+//   a leadership is established, no lower-token leadership commits up to its token's index;
 // - each node's term never decreases, across restarts too (it is durable);
 // - the client history is linearizable, final reads included (so no acknowledged write is lost).
 import { checkLinearizable, describeHistory } from '../sim/linearizability.js';
@@ -17,6 +22,8 @@ export interface StatusObservation {
   readonly term: number;
   readonly leaderId: string | null;
   readonly fencingToken: { readonly term: number; readonly index: number } | null;
+  /** The node's commit index, when the observer records it (the fencing checks need it). */
+  readonly commitIndex?: number;
 }
 
 export interface Violation {
@@ -82,6 +89,7 @@ export function checkStatusObservations(observations: readonly StatusObservation
     }
     tokenOfTerm.set(o.term, o);
   }
+  violations.push(...checkFencingByCommit(sorted));
   // Tokens of later leaderships must be strictly greater.
   const byTerm = [...tokenOfTerm.entries()].sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < byTerm.length; i++) {
@@ -92,6 +100,44 @@ export function checkStatusObservations(observations: readonly StatusObservation
         check: 'fencing token order',
         message: `token ${tokenText(o1.fencingToken!)} of ${o1.nodeId} in term ${term1} does not exceed ${tokenText(o0.fencingToken!)} of ${o0.nodeId} in term ${term0}`,
       });
+    }
+  }
+  return violations;
+}
+
+/** The fencing promises that the commit index shows (observations in time order). */
+function checkFencingByCommit(sorted: readonly StatusObservation[]): Violation[] {
+  const violations: Violation[] = [];
+  const firstSeen = new Map<number, StatusObservation>();
+  /** Leaderships whose no-op was seen committed, in the order that was seen. */
+  const established: StatusObservation[] = [];
+  const establishedTerms = new Set<number>();
+  for (const o of sorted) {
+    const token = o.fencingToken;
+    if (o.role !== 'leader' || token === null || token.term !== o.term || o.commitIndex === undefined)
+      continue;
+    if (!firstSeen.has(o.term)) {
+      firstSeen.set(o.term, o);
+      for (const e of established) {
+        if (e.term < o.term && e.fencingToken!.index >= token.index) {
+          violations.push({
+            check: 'fencing token order',
+            message: `${o.nodeId} leads term ${o.term} with token ${tokenText(token)}, not past ${tokenText(e.fencingToken!)} of term ${e.term}, committed before (at ${e.atMs.toFixed(0)} ms)`,
+          });
+        }
+      }
+    }
+    for (const e of established) {
+      if (e.term > o.term && o.commitIndex >= e.fencingToken!.index) {
+        violations.push({
+          check: 'fencing token order',
+          message: `${o.nodeId} (token ${tokenText(token)}) reached commit ${o.commitIndex} at ${o.atMs.toFixed(0)} ms, after ${e.nodeId}'s leadership ${tokenText(e.fencingToken!)} was established`,
+        });
+      }
+    }
+    if (!establishedTerms.has(o.term) && o.commitIndex >= token.index) {
+      establishedTerms.add(o.term);
+      established.push(o);
     }
   }
   return violations;

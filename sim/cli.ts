@@ -64,6 +64,7 @@ function main(): number {
   }
   const started = performance.now();
   let failures = 0;
+  const seedsByInvariant = new Map<string, number[]>();
   let ops = 0;
   let faults = 0;
   const mut = args.mutation ? ` --mutation ${args.mutation}` : '';
@@ -74,6 +75,9 @@ function main(): number {
     if (args.verbose) for (const line of r.trace) process.stdout.write(`${line}\n`);
     if (r.violation) {
       failures++;
+      const seeds = seedsByInvariant.get(r.violation.invariant) ?? [];
+      seeds.push(seed);
+      seedsByInvariant.set(r.violation.invariant, seeds);
       process.stdout.write(
         `seed ${seed}: ${r.violation.invariant} violated at ${r.violation.atMs.toFixed(3)} ms: ${r.violation.message}\n` +
           `  replay: npm run sim -- --seed ${seed} --verbose${mut}\n`,
@@ -86,6 +90,9 @@ function main(): number {
   }
   const secs = (performance.now() - started) / 1000;
   process.stdout.write(`${ops} client ops, ${faults} faults, ${secs.toFixed(1)} s\n`);
+  for (const [invariant, seeds] of seedsByInvariant) {
+    process.stdout.write(`  ${invariant}: ${seeds.length} (seeds ${seeds.join(' ')})\n`);
+  }
   process.stdout.write(`${count} seeds, ${failures} violations\n`);
   return failures === 0 ? 0 : 1;
 }

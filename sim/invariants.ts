@@ -1,8 +1,9 @@
 // Safety invariants checked while the simulation runs (after every event, or at the event that
 // could break them). Numbering follows the thesis' Figure 3.2 properties where they apply.
-import type { Entry, FencingToken, Index, NodeId, Term } from '../src/raft/types.js';
+import type { Entry, FencingToken, Index, Message, NodeId, Term } from '../src/raft/types.js';
 import { compareFencingTokens } from '../src/raft/index.js';
 import type { PersistBatch } from '../src/storage/types.js';
+import { LogMirror } from './log-mirror.js';
 
 export interface Violation {
   readonly invariant: string;
@@ -10,51 +11,54 @@ export interface Violation {
   readonly atMs: number;
 }
 
-/** A node's durable log, mirrored from its storage writes. */
-class LogMirror {
-  snapIndex: Index = 0;
-  snapTerm: Term = 0;
-  terms: Term[] = []; // terms[i] = term of entry snapIndex + 1 + i
-
-  termAt(i: Index): Term | null {
-    if (i === this.snapIndex) return this.snapTerm;
-    if (i < this.snapIndex) return null; // compacted
-    return this.terms[i - this.snapIndex - 1] ?? null;
-  }
-
-  get lastIndex(): Index {
-    return this.snapIndex + this.terms.length;
-  }
-
-  installSnapshot(index: Index, term: Term): void {
-    const keep =
-      index < this.lastIndex && this.termAt(index) === term ? this.terms.slice(index - this.snapIndex) : [];
-    this.snapIndex = index;
-    this.snapTerm = term;
-    this.terms = keep;
-  }
-
-  append(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
-    const first = entries[0]!.index;
-    this.terms.length = Math.max(0, first - this.snapIndex - 1);
-    for (const e of entries) this.terms.push(e.term);
-  }
-}
-
 const fingerprint = (e: Entry): string => `${e.type}:${e.requestId ?? ''}:${e.data?.length ?? 0}`;
+const tokenText = (t: FencingToken): string => `(${t.term},${t.index})`;
 
-interface NodeView {
+export interface NodeView {
   readonly id: NodeId;
   readonly role: string;
   readonly term: Term;
   readonly commit: Index;
   readonly fencingToken: FencingToken | null;
+  readonly voters: readonly NodeId[];
+  /** The node's own clock. */
+  readonly nowMs: number;
+  /** True while its event loop is frozen (paused or stalled). */
+  readonly frozen: boolean;
+  /** Node-clock time its event loop last ran again after a freeze or a clock step. */
+  readonly lastUnfrozenAtMs: number;
+}
+
+export interface CheckerOptions {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly checkQuorum: boolean;
+  /** Bound on how late a timer fires (see SimNodeConfig.timerLatenessMaxUs). */
+  readonly timerLatenessMaxMs: number;
+}
+
+/** One leadership: a node leading a term. */
+interface Leadership {
+  readonly id: NodeId;
+  readonly term: Term;
+  readonly token: FencingToken;
+  /** Node-clock time it was first seen leading. */
+  readonly sinceMs: number;
+  /** Check-quorum: node-clock time of the last response from each voter in this term. */
+  readonly heardMs: Map<NodeId, number>;
+  /** Set until the token's entry has been seen in the leader's log and checked. */
+  tokenUnchecked: boolean;
+  /** The voters it counts, and since when (node clock): a change is judged at the next tick. */
+  voters: string;
+  votersSinceMs: number;
 }
 
 export class InvariantChecker {
   violation: Violation | null = null;
+  /** Durable logs, from completed writes. */
   private readonly mirrors = new Map<NodeId, LogMirror>();
+  /** In-memory logs as handed to storage (durable log plus the write in flight). */
+  private readonly submitted = new Map<NodeId, LogMirror>();
   /** (index, term) -> fingerprint and previous term: the log matching property. */
   private readonly entriesSeen = new Map<string, { fp: string; prevTerm: Term | null }>();
   private readonly applied = new Map<Index, { term: Term; fp: string; by: NodeId }>();
@@ -62,18 +66,28 @@ export class InvariantChecker {
   private readonly committed = new Map<Index, { term: Term; inTerm: Term }>();
   private readonly leaderOfTerm = new Map<Term, NodeId>();
   private readonly tokens = new Map<Term, FencingToken>();
-  private readonly durable = new Map<NodeId, { term: Term; commit: Index }>();
+  /** The highest token whose leadership committed an entry of its term or served a lease read. */
+  private activeToken: { token: FencingToken; id: NodeId; why: string } | null = null;
+  /** Each node's current leadership, while it leads. */
+  private readonly leadership = new Map<NodeId, Leadership>();
+  private readonly durable = new Map<NodeId, { term: Term; votedFor: NodeId | null; commit: Index }>();
   private readonly memory = new Map<NodeId, { term: Term; commit: Index }>();
   private readonly leaderCommitSeen = new Map<NodeId, Index>();
   private readonly completenessChecked = new Set<string>();
   maxCommit: Index = 0;
+  /** How many times each check ran with something to check (a check that never runs proves nothing). */
+  readonly checksRun = { sends: 0, tokens: 0, commits: 0, quorumChecks: 0 };
 
-  constructor(private readonly nowMs: () => number) {}
+  constructor(
+    private readonly nowMs: () => number,
+    private readonly opts: CheckerOptions,
+  ) {}
 
   private fail(invariant: string, message: string): void {
     if (!this.violation) this.violation = { invariant, message, atMs: this.nowMs() };
   }
 
+  /** A node's durable log. */
   mirror(id: NodeId): LogMirror {
     let m = this.mirrors.get(id);
     if (!m) {
@@ -83,13 +97,39 @@ export class InvariantChecker {
     return m;
   }
 
-  /** A node's storage accepted a batch (it is durable now). */
-  onPersist(id: NodeId, batch: PersistBatch, view: NodeView): void {
+  /** A node's log as it handed it to storage. */
+  private memLog(id: NodeId): LogMirror {
+    let m = this.submitted.get(id);
+    if (!m) {
+      m = this.mirror(id).clone();
+      this.submitted.set(id, m);
+    }
+    return m;
+  }
+
+  /** A node started a durable write (it completes later, or is lost in a crash). */
+  onSubmit(id: NodeId, batch: PersistBatch): void {
+    const m = this.memLog(id);
+    if (batch.snapshot) m.replaceWithSnapshot(batch.snapshot.meta.index, batch.snapshot.meta.term);
+    m.append(batch.entries);
+    const l = this.leadership.get(id);
+    if (l?.tokenUnchecked) this.checkTokenEntry(l);
+  }
+
+  /** Local compaction: synchronous and durable at once. */
+  onCompact(id: NodeId, index: Index, term: Term): void {
+    this.mirror(id).installSnapshot(index, term);
+    this.memLog(id).installSnapshot(index, term);
+  }
+
+  /** A node's storage completed a batch (it is durable now). */
+  onPersist(id: NodeId, batch: PersistBatch, view: { role: string; term: Term }): void {
     const m = this.mirror(id);
-    if (batch.snapshot) m.installSnapshot(batch.snapshot.meta.index, batch.snapshot.meta.term);
+    if (batch.snapshot) m.replaceWithSnapshot(batch.snapshot.meta.index, batch.snapshot.meta.term);
+    // Log matching (§3.6.3): an (index, term) pair names one entry and one predecessor term,
+    // checked for every entry of the batch.
+    let prevTerm: Term | null = batch.entries.length > 0 ? m.termAt(batch.entries[0]!.index - 1) : null;
     for (const e of batch.entries) {
-      const prevTerm =
-        e.index - 1 === 0 ? 0 : e.index === batch.entries[0]!.index ? m.termAt(e.index - 1) : null;
       const key = `${e.index}:${e.term}`;
       const seen = this.entriesSeen.get(key);
       const fp = fingerprint(e);
@@ -101,10 +141,11 @@ export class InvariantChecker {
             'log matching',
             `${id}: entry ${key} follows term ${prevTerm}, elsewhere term ${seen.prevTerm}`,
           );
-        }
+        } else if (seen.prevTerm === null && prevTerm !== null) seen.prevTerm = prevTerm;
       } else {
         this.entriesSeen.set(key, { fp, prevTerm });
       }
+      prevTerm = e.term;
     }
     m.append(batch.entries);
     for (let i = 1; i < batch.entries.length; i++) {
@@ -122,9 +163,51 @@ export class InvariantChecker {
           `${id} persisted term ${hs.term} commit ${hs.commit} after term ${prev.term} commit ${prev.commit}`,
         );
       }
-      this.durable.set(id, { term: hs.term, commit: hs.commit });
+      this.durable.set(id, { term: hs.term, votedFor: hs.votedFor, commit: hs.commit });
     }
     if (view.role === 'leader') this.checkLeaderCompleteness(id, view.term);
+  }
+
+  /**
+   * Sent only what is durable (the Ready contract, DESIGN §3): a message may promise only what
+   * the sender's storage has completed — its term, its vote, the entries it acknowledges.
+   */
+  onSend(m: Message): void {
+    this.checksRun.sends++;
+    const d = this.durable.get(m.from) ?? { term: 0, votedFor: null, commit: 0 };
+    const what = `${m.from} sent ${m.type} of term ${m.term} to ${m.to}`;
+    // A preVote carries the term it would campaign in, and a granted preVoteResp echoes it:
+    // neither changes any term.
+    const proposedTerm = m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject);
+    if (!proposedTerm && m.term > d.term) {
+      this.fail('sent only what is durable', `${what}, but its durable term is ${d.term}`);
+    }
+    // A vote granted in term T is safe once storage says "T, voted for X" or any later term: a
+    // restarted node can then never grant another candidate of T.
+    if (
+      m.type === 'voteResp' &&
+      !m.reject &&
+      d.term <= m.term &&
+      (d.term !== m.term || d.votedFor !== m.to)
+    ) {
+      this.fail(
+        'sent only what is durable',
+        `${what} granting its vote, but its durable vote is ${d.votedFor ?? 'none'} in term ${d.term}`,
+      );
+    }
+    if (m.type === 'appendResp' && !m.reject && this.mirror(m.from).lastIndex < m.matchIndex) {
+      this.fail(
+        'sent only what is durable',
+        `${what} acknowledging index ${m.matchIndex}, but its durable log ends at ${this.mirror(m.from).lastIndex}`,
+      );
+    }
+  }
+
+  /** A node's runtime is handed a message: contact for check-quorum. */
+  onReceive(id: NodeId, m: Message, nowMs: number): void {
+    const l = this.leadership.get(id);
+    if (!l || m.term !== l.term) return;
+    if (m.type === 'appendResp' || m.type === 'heartbeatResp') l.heardMs.set(m.from, nowMs);
   }
 
   /** Leader completeness (§3.6.3): entries committed before term T are in T's leader's log. */
@@ -163,6 +246,8 @@ export class InvariantChecker {
   onRestart(id: NodeId): void {
     this.memory.delete(id);
     this.leaderCommitSeen.delete(id);
+    this.leadership.delete(id);
+    this.submitted.set(id, this.mirror(id).clone());
   }
 
   /** Called after every simulation event, for every running node. */
@@ -176,55 +261,160 @@ export class InvariantChecker {
     }
     this.memory.set(v.id, { term: v.term, commit: v.commit });
     if (v.commit > this.maxCommit) this.maxCommit = v.commit;
-    if (v.role !== 'leader') return;
+    if (v.role !== 'leader') {
+      this.leadership.delete(v.id);
+      return;
+    }
     // Election safety (§3.6.3): at most one leader per term.
     const other = this.leaderOfTerm.get(v.term);
     if (other !== undefined && other !== v.id) {
       this.fail('election safety', `${other} and ${v.id} are both leaders of term ${v.term}`);
     }
-    if (other === undefined) {
-      this.leaderOfTerm.set(v.term, v.id);
-      this.checkFencingToken(v);
+    if (other === undefined) this.leaderOfTerm.set(v.term, v.id);
+    let l: Leadership | null = this.leadership.get(v.id) ?? null;
+    if (!l || l.term !== v.term) {
+      l = this.beginLeadership(v);
+      if (!l) return;
     }
-    // Record what this leader has committed, and in which term.
-    const seen = this.leaderCommitSeen.get(v.id) ?? 0;
-    if (v.commit > seen) {
-      const m = this.mirror(v.id);
-      for (let i = Math.max(seen + 1, m.snapIndex + 1); i <= v.commit; i++) {
-        const t = m.termAt(i);
-        if (t === null) continue;
-        const c = this.committed.get(i);
-        if (!c) this.committed.set(i, { term: t, inTerm: v.term });
-        else if (c.term !== t) {
-          this.fail(
-            'state machine safety',
-            `index ${i} committed with term ${c.term}, and by ${v.id} with term ${t}`,
-          );
-        } else if (v.term < c.inTerm) this.committed.set(i, { term: t, inTerm: v.term });
-      }
-      this.leaderCommitSeen.set(v.id, v.commit);
-    }
+    this.checkCommits(v, l);
+    this.checkQuorumTimeliness(v, l);
   }
 
-  /** Fencing tokens strictly increase from one leadership to the next (ordered by term). */
-  private checkFencingToken(v: NodeView): void {
+  private beginLeadership(v: NodeView): Leadership | null {
+    this.leadership.delete(v.id);
     const tk = v.fencingToken;
     if (!tk) {
       this.fail('fencing token order', `${v.id} leads term ${v.term} without a fencing token`);
-      return;
+      return null;
     }
     if (tk.term !== v.term)
       this.fail('fencing token order', `${v.id} leads term ${v.term} with token term ${tk.term}`);
-    for (const [term, other] of this.tokens) {
-      const c = compareFencingTokens(other, tk);
+    const known = this.tokens.get(v.term);
+    if (known && compareFencingTokens(known, tk) !== 0)
+      this.fail('fencing token order', `term ${v.term} has tokens ${tokenText(known)} and ${tokenText(tk)}`);
+    // Tokens strictly increase with the term of their leadership.
+    for (const [term, t] of this.tokens) {
+      const c = compareFencingTokens(t, tk);
       if ((term < v.term && c >= 0) || (term > v.term && c <= 0)) {
         this.fail(
           'fencing token order',
-          `token (${tk.term},${tk.index}) of term ${v.term} is not ordered against (${other.term},${other.index}) of term ${term}`,
+          `token ${tokenText(tk)} of term ${v.term} is not ordered against ${tokenText(t)} of term ${term}`,
         );
       }
     }
     this.tokens.set(v.term, tk);
+    const l: Leadership = {
+      id: v.id,
+      term: v.term,
+      token: tk,
+      sinceMs: v.nowMs,
+      heardMs: new Map(),
+      tokenUnchecked: true,
+      voters: v.voters.join(','),
+      votersSinceMs: v.nowMs,
+    };
+    this.leadership.set(v.id, l);
+    this.checkTokenEntry(l);
+    return l;
+  }
+
+  /** The token is the (term, index) of the leadership's first entry, its no-op (§8). */
+  private checkTokenEntry(l: Leadership): void {
+    const m = this.memLog(l.id);
+    const e = m.entryAt(l.token.index);
+    if (!e) return; // not handed to storage yet: checked when it is
+    l.tokenUnchecked = false;
+    this.checksRun.tokens++;
+    const prevTerm = m.termAt(l.token.index - 1);
+    if (e.term !== l.term || e.type !== 'noop' || (prevTerm !== null && prevTerm >= l.term)) {
+      this.fail(
+        'fencing token order',
+        `${l.id}'s token ${tokenText(l.token)} of term ${l.term} names entry ${e.index}:${e.term} (${e.type}) after term ${prevTerm ?? '?'}, not its first entry`,
+      );
+    }
+  }
+
+  /**
+   * Every commit index a leader reaches is checked against its in-memory log: a leader may
+   * commit an entry a quorum of others holds before its own write of it is durable.
+   */
+  private checkCommits(v: NodeView, l: Leadership): void {
+    const seen = this.leaderCommitSeen.get(v.id) ?? 0;
+    if (v.commit <= seen) return;
+    const m = this.memLog(v.id);
+    let ownTerm = false;
+    for (let i = Math.max(seen + 1, m.snapIndex + 1); i <= v.commit; i++) {
+      this.checksRun.commits++;
+      const t = m.termAt(i);
+      if (t === null) {
+        this.fail('state machine safety', `${v.id} committed index ${i}, beyond its log (${m.lastIndex})`);
+        return;
+      }
+      if (t === v.term) ownTerm = true;
+      const c = this.committed.get(i);
+      if (!c) this.committed.set(i, { term: t, inTerm: v.term });
+      else if (c.term !== t) {
+        this.fail(
+          'state machine safety',
+          `index ${i} committed with term ${c.term}, and by ${v.id} with term ${t}`,
+        );
+      } else if (v.term < c.inTerm) this.committed.set(i, { term: t, inTerm: v.term });
+    }
+    this.leaderCommitSeen.set(v.id, v.commit);
+    // Fencing: once a higher token is in use, a lower leadership commits nothing new. It may
+    // still learn that entries it replicated before were committed (late acknowledgements), but
+    // those precede the higher leadership's first entry, which follows every committed entry.
+    const a = this.activeToken;
+    if (a && compareFencingTokens(l.token, a.token) < 0 && v.commit >= a.token.index) {
+      this.fail(
+        'fencing token order',
+        `${v.id} (token ${tokenText(l.token)}) committed up to ${v.commit} after ${a.id}'s token ${tokenText(a.token)} ${a.why}`,
+      );
+    }
+    if (ownTerm) this.noteActive(l, 'committed an entry of its term');
+  }
+
+  private noteActive(l: Leadership, why: string): void {
+    if (this.activeToken && compareFencingTokens(this.activeToken.token, l.token) >= 0) return;
+    this.activeToken = { token: l.token, id: l.id, why };
+  }
+
+  /**
+   * Check-quorum (§6.2): a running leader that has heard from no quorum of voters for
+   * electionTicks of its own ticks steps down at its next ordinary tick. The slack covers that
+   * tick (two ticks for rounding) and timer lateness; after a freeze or a clock step the first
+   * tick is a catch-up tick that decides nothing, so the bound runs from when the loop runs again.
+   */
+  private checkQuorumTimeliness(v: NodeView, l: Leadership): void {
+    if (!this.opts.checkQuorum || v.frozen) return;
+    const voters = v.voters.join(',');
+    if (voters !== l.voters) {
+      l.voters = voters;
+      l.votersSinceMs = v.nowMs;
+    }
+    const heard: number[] = [];
+    for (const p of v.voters) {
+      if (p === v.id) heard.push(v.nowMs);
+      else {
+        if (!l.heardMs.has(p)) l.heardMs.set(p, v.nowMs); // new in the configuration: counts as heard
+        heard.push(l.heardMs.get(p)!);
+      }
+    }
+    if (heard.length === 0) return;
+    heard.sort((a, b) => b - a);
+    const quorum = Math.floor(v.voters.length / 2) + 1;
+    const quorumHeardMs = Math.max(heard[quorum - 1] ?? Number.NEGATIVE_INFINITY, l.sinceMs);
+    const { tickMs, electionTicks, timerLatenessMaxMs } = this.opts;
+    const slackMs = 2 * tickMs + 2 * timerLatenessMaxMs + 1;
+    const deadlineMs =
+      Math.max(quorumHeardMs + electionTicks * tickMs, v.lastUnfrozenAtMs, l.votersSinceMs) + slackMs;
+    this.checksRun.quorumChecks++;
+    if (v.nowMs > deadlineMs) {
+      this.fail(
+        'check-quorum timeliness',
+        `${v.id} still leads term ${v.term} ${(v.nowMs - quorumHeardMs).toFixed(1)} ms (its clock) after it last heard from a quorum`,
+      );
+    }
   }
 
   /** A lease read is stale if any node has already committed past the lease holder. */
@@ -235,5 +425,15 @@ export class InvariantChecker {
         `${id} granted a lease read at commit ${index}, but index ${this.maxCommit} is committed`,
       );
     }
+    const l = this.leadership.get(id);
+    if (!l) return;
+    const a = this.activeToken;
+    if (a && compareFencingTokens(l.token, a.token) < 0) {
+      this.fail(
+        'fencing token order',
+        `${id} (token ${tokenText(l.token)}) served a lease read after ${a.id}'s token ${tokenText(a.token)} ${a.why}`,
+      );
+    }
+    this.noteActive(l, 'served a lease read');
   }
 }

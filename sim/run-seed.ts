@@ -56,7 +56,6 @@ export function runSeed(opts: SeedOptions): SeedResult {
   const trace = (line: string): void => {
     if (opts.verbose) traceLines.push(`${(scheduler.nowUs / 1000).toFixed(3).padStart(10)} ms  ${line}`);
   };
-  const checker = new InvariantChecker(() => scheduler.nowMs);
   const network = new SimNetwork(scheduler, mulberry32(opts.seed ^ 0x5eed));
 
   // ---- cluster ------------------------------------------------------------------------------
@@ -78,11 +77,33 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // rule of §3.6.2 exists for.
   const storm = prng.next() < 0.3;
   const figure8Seed = !storm && prng.next() < 0.3;
+  // Fast failover (a follower campaigns when its leader's connection drops) is a trade-off the
+  // operator picks, so both settings are run; a small read queue exposes reads that leak.
+  const fastFailover = prng.next() < 0.5;
+  const pendingReadsMax = prng.next() < 0.3 ? 8 : 1024;
+  // Durable writes take time: about nothing (a battery-backed cache), a typical SSD fsync, or a
+  // typical one with occasional slow writes (a busy device).
+  const writeProfile = pick(['instant', 'typical', 'typical', 'slow'] as const);
+  const writeLatencyUs = (p: Prng): number => {
+    if (writeProfile === 'instant') return Math.floor(p.next() * 20);
+    if (writeProfile === 'slow' && p.next() < 0.05) return 5000 + Math.floor(p.next() * 25_000);
+    return 100 + Math.floor(p.next() * 1900);
+  };
+  // A busy event loop runs every timer a little late.
+  const timerLatenessMaxUs = pick([0, 500, 1000, 2000]);
   trace(
     `cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}; ` +
-      `appends of ${entriesPerAppendMax}, ${inflightMax} in flight, check-quorum ${checkQuorum ? 'on' : 'off'}` +
+      `appends of ${entriesPerAppendMax}, ${inflightMax} in flight, check-quorum ${checkQuorum ? 'on' : 'off'}, ` +
+      `fast failover ${fastFailover ? 'on' : 'off'}, pending reads ${pendingReadsMax}, ` +
+      `writes ${writeProfile}, timers up to ${timerLatenessMaxUs / 1000} ms late` +
       `${storm ? ', storm' : ''}${figure8Seed ? ', figure-8 scenarios' : ''}`,
   );
+  const checker = new InvariantChecker(() => scheduler.nowMs, {
+    tickMs,
+    electionTicks,
+    checkQuorum: opts.raft?.checkQuorum ?? checkQuorum,
+    timerLatenessMaxMs: timerLatenessMaxUs / 1000,
+  });
   const nodes = new Map<NodeId, SimNode>();
   for (const id of ids) {
     const rate = 1 + (prng.next() * 2 - 1) * clockDriftMax;
@@ -103,10 +124,14 @@ export function runSeed(opts: SeedOptions): SeedResult {
           entriesPerAppendMax,
           inflightMax,
           checkQuorum,
+          fastFailover,
+          pendingReadsMax,
           ...opts.raft,
         },
         snapshotEntries,
         mutations: opts.mutations,
+        timerLatenessMaxUs,
+        writeLatencyUs,
       },
       trace,
     );
@@ -145,7 +170,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
     const id = opId++;
     const invokeMs = scheduler.nowMs;
     let done = false;
-    let sync = true;
+    let sync = false;
     const next = (): void => {
       scheduler.after(1000 + rnd(20_000), () => runClient(clientId));
     };
@@ -164,36 +189,41 @@ export function runSeed(opts: SeedOptions): SeedResult {
     };
     // The client gives up on its own deadline too: a crashed node never answers.
     scheduler.after((clientTimeoutMs + 50) * 1000, () => finish(null, op.kind !== 'get'));
-    if (!node.up || node.paused) {
-      // Connection refused (crashed) is definite; a paused node just never answers.
-      if (!node.up) finish(null, false);
+    if (!node.up) {
+      finish(null, false); // connection refused: definite
       return;
     }
-    const rt = node.runtime!;
-    const kv = node.kv!;
-    if (op.kind === 'get') {
-      rt.readCb(prng.next() < 0.5 ? 'linearizable' : 'lease', clientTimeoutMs, (err) => {
-        if (err) return finish(null, false);
-        const e = kv.get(key);
-        finish(
-          e
-            ? { kind: 'get', found: true, value: e.value, version: e.version }
-            : { kind: 'get', found: false },
-          true,
-        );
-      });
-    } else {
-      const cmd =
-        op.kind === 'put'
-          ? encodeKvCommand({ op: 'put', key, value: op.value, ifVersion: op.ifVersion })
-          : encodeKvCommand({ op: 'delete', key, ifVersion: op.ifVersion });
-      rt.proposeCb(cmd, clientTimeoutMs, (err: HaError | null, res?: KvResult) => {
-        // A refusal before anything was proposed is definite; any later error is indeterminate.
-        if (err) return finish(null, !sync);
-        finish(toOutput(op, res!), true);
-      });
-    }
-    sync = false;
+    const invoke = (): void => {
+      if (done) return; // the client gave up while the node was frozen
+      const rt = node.runtime!;
+      const kv = node.kv!;
+      sync = true;
+      if (op.kind === 'get') {
+        rt.readCb(prng.next() < 0.5 ? 'linearizable' : 'lease', clientTimeoutMs, (err) => {
+          if (err) return finish(null, false);
+          const e = kv.get(key);
+          finish(
+            e
+              ? { kind: 'get', found: true, value: e.value, version: e.version }
+              : { kind: 'get', found: false },
+            true,
+          );
+        });
+      } else {
+        const cmd =
+          op.kind === 'put'
+            ? encodeKvCommand({ op: 'put', key, value: op.value, ifVersion: op.ifVersion })
+            : encodeKvCommand({ op: 'delete', key, ifVersion: op.ifVersion });
+        rt.proposeCb(cmd, clientTimeoutMs, (err: HaError | null, res?: KvResult) => {
+          // A refusal before anything was proposed is definite; any later error is indeterminate.
+          if (err) return finish(null, !sync);
+          finish(toOutput(op, res!), true);
+        });
+      }
+      sync = false;
+    };
+    // The request is an I/O event of the node: a frozen node takes it when it runs again.
+    node.io(invoke);
   };
 
   // ---- nemesis --------------------------------------------------------------------------------
@@ -289,7 +319,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
       figure8();
       return;
     }
-    const r = storm && prng.next() < 0.6 ? 4 : rnd(12);
+    const r = storm && prng.next() < 0.6 ? 4 : rnd(15);
     const l = leader();
     switch (r) {
       case 0: {
@@ -357,6 +387,28 @@ export function runSeed(opts: SeedOptions): SeedResult {
         scheduler.after((50 + rnd(3 * electionTicks * tickMs)) * 1000, () => victim.resume());
         break;
       }
+      case 12: {
+        // A stalled event loop (GC, a big synchronous task): shorter than a pause, any node.
+        const victim = l && prng.next() < 0.5 ? l : pick(all);
+        victim.stall(20 + rnd(281));
+        break;
+      }
+      case 13: {
+        // A VM suspended and resumed: the monotonic clock jumps, every due timer fires at once.
+        const victim = l && prng.next() < 0.5 ? l : pick(all);
+        victim.stepClock(20 + rnd(281));
+        break;
+      }
+      case 14: {
+        // One end alone sees the connection reset: a follower its leader's, or the leader a
+        // follower's; the other end sees nothing and nobody crashed.
+        const a = l ?? pick(all);
+        const b = pick(all.filter((n) => n !== a));
+        const [observer, peer] = prng.next() < 0.5 ? [b, a] : [a, b];
+        trace(`nemesis: ${observer.id} alone sees its connection to ${peer.id} reset`);
+        network.resetSeenBy(observer.id, peer.id, 0);
+        break;
+      }
       case 6:
         network.healAll();
         trace('nemesis: heal all links');
@@ -367,7 +419,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
           if (voters.length > 0) {
             const to = pick(voters);
             trace(`nemesis: transfer leadership ${l.id} -> ${to}`);
-            l.runtime!.transferLeadershipCb(to, 500, () => {});
+            l.io(() => l.runtime!.transferLeadershipCb(to, 500, () => {}));
           }
         }
         break;
@@ -383,8 +435,10 @@ export function runSeed(opts: SeedOptions): SeedResult {
               : null;
           if (change) {
             trace(`nemesis: membership ${change.type} ${change.node}`);
-            l.runtime!.changeMembershipCb(change, 500, (err) =>
-              trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`),
+            l.io(() =>
+              l.runtime!.changeMembershipCb(change, 500, (err) =>
+                trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`),
+              ),
             );
           }
         }
@@ -418,6 +472,10 @@ export function runSeed(opts: SeedOptions): SeedResult {
         term: st.term,
         commit: st.commit,
         fencingToken: st.fencingToken,
+        voters: st.config.voters,
+        nowMs: n.nowMs(),
+        frozen: n.frozen !== null,
+        lastUnfrozenAtMs: n.lastUnfrozenAtMs,
       });
     }
     return checker.violation !== null;
@@ -443,7 +501,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
     for (const n of all) {
       n.storage.failNextPersist(false);
       if (!n.up) n.start();
-      else n.resume();
+      else n.thaw();
     }
     const healedAtUs = scheduler.nowUs;
     let committed = false;
@@ -462,7 +520,29 @@ export function runSeed(opts: SeedOptions): SeedResult {
       scheduler.after(20_000, tryWrite);
     };
     tryWrite();
-    scheduler.runUntil(healedAtUs + livenessBoundMs * 1000, () => afterEach() || committed);
+    // Reads too: a linearizable read through every voter and learner must succeed.
+    const readsPending = new Map<SimNode, string>(all.map((n) => [n, 'not tried']));
+    const tryRead = (n: SimNode): void => {
+      if (!readsPending.has(n)) return;
+      if (n.up) {
+        n.io(() =>
+          n.runtime!.readCb('linearizable', 500, (err) => {
+            if (!err) {
+              readsPending.delete(n);
+              trace(`liveness: read through ${n.id} succeeded`);
+            } else {
+              readsPending.set(n, err.code);
+              scheduler.after(20_000, () => tryRead(n));
+            }
+          }),
+        );
+      } else scheduler.after(20_000, () => tryRead(n));
+    };
+    for (const n of all) tryRead(n);
+    scheduler.runUntil(
+      healedAtUs + livenessBoundMs * 1000,
+      () => afterEach() || (committed && readsPending.size === 0),
+    );
     violation = checker.violation;
     if (!violation && !committed) {
       violation = {
@@ -470,9 +550,16 @@ export function runSeed(opts: SeedOptions): SeedResult {
         message: `no write committed within ${livenessBoundMs} ms after healing (leader: ${leader()?.id ?? 'none'})`,
         atMs: scheduler.nowMs,
       };
+    } else if (!violation && readsPending.size > 0) {
+      const failed = [...readsPending].map(([n, why]) => `${n.id} (${why})`).join(', ');
+      violation = {
+        invariant: 'liveness',
+        message: `no linearizable read succeeded within ${livenessBoundMs} ms after healing through ${failed}`,
+        atMs: scheduler.nowMs,
+      };
     } else if (!violation) {
       trace(
-        `liveness: write committed ${((scheduler.nowUs - healedAtUs) / 1000).toFixed(1)} ms after healing`,
+        `liveness: write committed and reads served ${((scheduler.nowUs - healedAtUs) / 1000).toFixed(1)} ms after healing`,
       );
     }
   }
@@ -490,7 +577,12 @@ export function runSeed(opts: SeedOptions): SeedResult {
         atMs: scheduler.nowMs,
       };
     } else if (lin.ok === 'unknown') {
-      trace(`linearizability: search budget exceeded on key ${lin.key}: ${lin.message}`);
+      // An inconclusive search proves nothing: it fails the seed like a violation would.
+      violation = {
+        invariant: 'linearizability (inconclusive)',
+        message: `key ${lin.key}: search budget exceeded: ${lin.message}`,
+        atMs: scheduler.nowMs,
+      };
     }
   }
   return {

@@ -1,7 +1,9 @@
 // The simulated network: per-message delay (which reorders), loss, duplication, and blocked
 // directed links (symmetric and asymmetric partitions, an isolated leader, flapping links).
 // A closed connection (crashed peer) is reported to the other side, as a TCP reset would be,
-// unless the link is blocked: then nothing reaches the other side, not even the reset.
+// unless the link is blocked: then nothing reaches the other side, not even the reset. Resets
+// need not be seen by everyone: a crash's reset may reach only some peers (the others find out
+// by timeout), and one end of a live connection may see it reset while the other sees nothing.
 import type { Message, NodeId } from '../src/raft/types.js';
 import type { Transport, TransportHandler } from '../src/transport/types.js';
 import type { Prng } from '../src/raft/types.js';
@@ -83,16 +85,31 @@ export class SimNetwork {
     return this.blocked.size;
   }
 
-  /** Tells every reachable node that its connection to `peer` closed. */
-  connectionClosed(peer: NodeId, delayUs: number): void {
-    for (const [id, ep] of this.endpoints) {
+  /**
+   * Tells reachable nodes that their connection to `peer` closed: every one of them, or (a
+   * quarter of crashes) only some, as when a host dies without its kernel sending resets.
+   */
+  connectionClosed(peer: NodeId, delayUs: number): NodeId[] {
+    const partial = this.prng.next() < 0.25;
+    const seenBy: NodeId[] = [];
+    for (const id of this.endpoints.keys()) {
       if (id === peer || this.isBlocked(peer, id)) continue;
-      this.scheduler.after(delayUs, () => {
-        const h = this.handlers.get(id);
-        if (!h || !ep.isUp()) return;
-        ep.deliver(() => h.onPeerDown(peer));
-      });
+      if (partial && this.prng.next() < 0.5) continue;
+      seenBy.push(id);
+      this.resetSeenBy(id, peer, delayUs);
     }
+    return seenBy;
+  }
+
+  /** `observer` alone sees its connection to `peer` reset; `peer` sees nothing, nobody crashed. */
+  resetSeenBy(observer: NodeId, peer: NodeId, delayUs: number): void {
+    const ep = this.endpoints.get(observer);
+    if (!ep) return;
+    this.scheduler.after(delayUs, () => {
+      const h = this.handlers.get(observer);
+      if (!h || !ep.isUp()) return;
+      ep.deliver(() => h.onPeerDown(peer));
+    });
   }
 
   private send(msg: Message): void {

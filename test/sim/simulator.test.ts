@@ -42,6 +42,11 @@ function firstViolation(name: MutationName, seedsMax: number): { seed: number; i
   return null;
 }
 
+test('a runtime that sends messages before their state is durable is caught', () => {
+  const r = runSeed({ seed: 1, mutations: { sendBeforePersist: true } });
+  assert.equal(r.violation?.invariant, 'sent only what is durable');
+});
+
 test('a core that votes twice in one term is caught (two leaders in one term)', () => {
   const found = firstViolation('doubleVote', 50);
   assert.ok(found, 'no violation in 50 seeds');
