@@ -64,6 +64,7 @@ export class StatusObserver {
         term: v.term,
         leaderId: v.leaderId,
         fencingToken: v.fencingToken,
+        commitIndex: v.commitIndex,
       };
       if (record && this.observations.length < observationsMax) this.observations.push(o);
       return o;
