@@ -46,6 +46,9 @@ const keys = ['a', 'b', 'c'];
 /** After healing, a leader must be elected and a write committed within this simulated time. */
 export const livenessBoundMs = 5000;
 const drainMs = 1000;
+/** The calm phase after liveness, and when in it the planned leadership transfer starts. */
+const calmMs = 1500;
+const calmTransferAtMs = 300;
 
 export function runSeed(opts: SeedOptions): SeedResult {
   const prng = mulberry32(opts.seed);
@@ -91,11 +94,15 @@ export function runSeed(opts: SeedOptions): SeedResult {
   };
   // A busy event loop runs every timer a little late.
   const timerLatenessMaxUs = pick([0, 500, 1000, 2000]);
+  // Automatic voter management (DESIGN §2): a controller that reacts to every new leader by
+  // asking it for a membership change at once, as an autopilot promoting a standby would.
+  const autopilot = prng.next() < 0.3;
   trace(
     `cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}; ` +
       `appends of ${entriesPerAppendMax}, ${inflightMax} in flight, check-quorum ${checkQuorum ? 'on' : 'off'}, ` +
       `fast failover ${fastFailover ? 'on' : 'off'}, pending reads ${pendingReadsMax}, ` +
       `writes ${writeProfile}, timers up to ${timerLatenessMaxUs / 1000} ms late` +
+      `${autopilot ? ', autopilot' : ''}` +
       `${storm ? ', storm' : ''}${figure8Seed ? ', figure-8 scenarios' : ''}`,
   );
   const checker = new InvariantChecker(() => scheduler.nowMs, {
@@ -155,6 +162,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
   let clientsRunning = true;
   const lastVersion = new Map<string, number>();
 
+  /**
+   * The calm phase (after liveness): a healthy cluster with one planned leadership transfer.
+   * Requests started in it must be answered before their deadline, reads must succeed once
+   * accepted, and writes may fail only with a definite refusal.
+   */
+  let calmFromUs = Number.POSITIVE_INFINITY;
+  const calmFailures: string[] = [];
   const runClient = (clientId: number): void => {
     if (!clientsRunning) return;
     const node = pick(all);
@@ -174,6 +188,10 @@ export function runSeed(opts: SeedOptions): SeedResult {
     const next = (): void => {
       scheduler.after(1000 + rnd(20_000), () => runClient(clientId));
     };
+    const inCalm = scheduler.nowUs >= calmFromUs;
+    const calmFailure = (why: string): void => {
+      if (inCalm && !done) calmFailures.push(`client ${clientId} ${op.kind} ${key} via ${node.id}: ${why}`);
+    };
     const finish = (output: KvOutput | null, record: boolean): void => {
       if (done) return;
       done = true;
@@ -188,7 +206,10 @@ export function runSeed(opts: SeedOptions): SeedResult {
       next();
     };
     // The client gives up on its own deadline too: a crashed node never answers.
-    scheduler.after((clientTimeoutMs + 50) * 1000, () => finish(null, op.kind !== 'get'));
+    scheduler.after((clientTimeoutMs + 50) * 1000, () => {
+      calmFailure(`no answer within ${clientTimeoutMs + 50} ms`);
+      finish(null, op.kind !== 'get');
+    });
     if (!node.up) {
       finish(null, false); // connection refused: definite
       return;
@@ -200,6 +221,8 @@ export function runSeed(opts: SeedOptions): SeedResult {
       sync = true;
       if (op.kind === 'get') {
         rt.readCb(prng.next() < 0.5 ? 'linearizable' : 'lease', clientTimeoutMs, (err) => {
+          // Refused at once (no leader known at this instant) is fine; accepted, it must succeed.
+          if (err && !sync) calmFailure(`read accepted, then failed with ${err.code}`);
           if (err) return finish(null, false);
           const e = kv.get(key);
           finish(
@@ -216,6 +239,9 @@ export function runSeed(opts: SeedOptions): SeedResult {
             : encodeKvCommand({ op: 'delete', key, ifVersion: op.ifVersion });
         rt.proposeCb(cmd, clientTimeoutMs, (err: HaError | null, res?: KvResult) => {
           // A refusal before anything was proposed is definite; any later error is indeterminate.
+          if (err && !sync && (err.code === 'HA_ERR_TIMEOUT' || err.code === 'HA_ERR_NO_QUORUM')) {
+            calmFailure(`write accepted, then failed with ${err.code}`);
+          }
           if (err) return finish(null, !sync);
           finish(toOutput(op, res!), true);
         });
@@ -310,6 +336,26 @@ export function runSeed(opts: SeedOptions): SeedResult {
       },
       finish,
     );
+  };
+
+  /** Asks leader `l` to promote a learner or demote a voter (never below 3 voters). */
+  const changeMembership = (l: SimNode, who: string): void => {
+    const cfg = l.runtime!.status().config;
+    const promote =
+      cfg.learners.length > 0 && cfg.voters.length < 7 && (cfg.voters.length <= 3 || prng.next() < 0.5);
+    const change = promote
+      ? { type: 'addVoter' as const, node: pick(cfg.learners) }
+      : cfg.voters.length > 3
+        ? { type: 'demote' as const, node: pick(cfg.voters) }
+        : null;
+    if (!change) return;
+    trace(`${who}: membership ${change.type} ${change.node} at ${l.id}`);
+    l.io(() => {
+      if (!l.up) return;
+      l.runtime!.changeMembershipCb(change, 500, (err) =>
+        trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`),
+      );
+    });
   };
 
   const nemesis = (): void => {
@@ -424,24 +470,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
         }
         break;
       case 8:
-        if (l) {
-          const cfg = l.runtime!.status().config;
-          const promote =
-            cfg.learners.length > 0 && cfg.voters.length < 7 && (cfg.voters.length <= 3 || prng.next() < 0.5);
-          const change = promote
-            ? { type: 'addVoter' as const, node: pick(cfg.learners) }
-            : cfg.voters.length > 3
-              ? { type: 'demote' as const, node: pick(cfg.voters) }
-              : null;
-          if (change) {
-            trace(`nemesis: membership ${change.type} ${change.node}`);
-            l.io(() =>
-              l.runtime!.changeMembershipCb(change, 500, (err) =>
-                trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`),
-              ),
-            );
-          }
-        }
+        if (l) changeMembership(l, 'nemesis');
         break;
       case 9:
         network.faults.lossRatio = prng.next() * 0.3;
@@ -462,10 +491,19 @@ export function runSeed(opts: SeedOptions): SeedResult {
     }
   };
 
+  /** The newest leadership the autopilot reacted to. */
+  let autopilotTerm = 0;
   const afterEach = (): boolean => {
     for (const n of all) {
       if (!n.up) continue;
       const st = n.runtime!.status();
+      if (autopilot && !healed && st.role === 'leader' && st.term > autopilotTerm) {
+        autopilotTerm = st.term;
+        const l = n;
+        scheduler.after(rnd(3000), () => {
+          if (!healed && l.up && l.runtime!.status().term === st.term) changeMembership(l, 'autopilot');
+        });
+      }
       checker.observe({
         id: n.id,
         role: st.role,
@@ -561,6 +599,46 @@ export function runSeed(opts: SeedOptions): SeedResult {
       trace(
         `liveness: write committed and reads served ${((scheduler.nowUs - healedAtUs) / 1000).toFixed(1)} ms after healing`,
       );
+    }
+  }
+  if (!violation) {
+    // Calm: no faults, clients on, one planned transfer. The term may rise once (the transfer);
+    // any other election is a spurious leader change.
+    const startLeader = leader();
+    const startTerm = Math.max(...upNodes().map((n) => n.runtime!.status().term));
+    calmFromUs = scheduler.nowUs;
+    trace(`calm: ${calmMs} ms without faults from term ${startTerm}, leader ${startLeader?.id ?? '-'}`);
+    let transferred = false;
+    scheduler.after(calmTransferAtMs * 1000, () => {
+      const l = leader();
+      if (!l) return;
+      const voters = l.runtime!.status().config.voters.filter((v) => v !== l.id);
+      if (voters.length === 0) return;
+      const to = pick(voters);
+      transferred = true;
+      trace(`calm: planned transfer ${l.id} -> ${to}`);
+      l.io(() => l.runtime!.transferLeadershipCb(to, 500, () => {}));
+    });
+    const calmUntilUs = scheduler.nowUs + calmMs * 1000;
+    let termMax = startTerm;
+    scheduler.runUntil(calmUntilUs, () => {
+      if (afterEach()) return true;
+      for (const n of upNodes()) termMax = Math.max(termMax, n.runtime!.status().term);
+      return termMax > startTerm + (transferred ? 1 : 0) || calmFailures.length > 0;
+    });
+    violation = checker.violation;
+    if (!violation && termMax > startTerm + (transferred ? 1 : 0)) {
+      violation = {
+        invariant: 'stability',
+        message: `term went from ${startTerm} to ${termMax} in a calm cluster (${transferred ? 'one' : 'no'} planned transfer)`,
+        atMs: scheduler.nowMs,
+      };
+    } else if (!violation && calmFailures.length > 0) {
+      violation = {
+        invariant: 'responsiveness',
+        message: `in a calm cluster: ${calmFailures.join('; ')}`,
+        atMs: scheduler.nowMs,
+      };
     }
   }
   if (!violation) {

@@ -1,8 +1,10 @@
 // Exactly-once application of proposals (thesis §6.3). A proposal can reach the log twice: a
 // forwarded proposal duplicated on the way, or re-sent by a follower after a leader change. The
-// runtime remembers the request ids of the last `appliedRequestsMax` applied entries and skips a
-// repeat. The table is replicated state: every node builds it from the same log, and it travels
-// inside snapshots, so that a node restored from a snapshot skips exactly what the others skip.
+// runtime remembers the request ids of the last `appliedRequestsMax` applied entries, with the
+// state machine's result for each, and skips a repeat. The table is replicated state: every node
+// builds it from the same log, and it travels inside snapshots, so that a node restored from a
+// snapshot skips exactly what the others skip — and can still answer a client whose entry it
+// received inside that snapshot (the saved response of §6.3), instead of letting it time out.
 import { Packr } from 'msgpackr';
 import { HaError } from '../errors.js';
 
@@ -12,24 +14,30 @@ export const appliedRequestsMax = 16_384;
 const packr = new Packr({ useRecords: false });
 
 export class AppliedRequests {
-  private ids = new Set<string>();
+  /** Request id -> the state machine's result (undefined when none was recorded). */
+  private results = new Map<string, unknown>();
 
   has(id: string): boolean {
-    return this.ids.has(id);
+    return this.results.has(id);
   }
 
-  add(id: string): void {
-    this.ids.add(id);
-    if (this.ids.size > appliedRequestsMax) {
-      // A Set iterates in insertion order: the first is the oldest.
-      const oldest = this.ids.values().next().value as string;
-      this.ids.delete(oldest);
+  /** The result saved when `id` was applied (undefined if not remembered or none saved). */
+  result(id: string): unknown {
+    return this.results.get(id);
+  }
+
+  add(id: string, result?: unknown): void {
+    this.results.set(id, result);
+    if (this.results.size > appliedRequestsMax) {
+      // A Map iterates in insertion order: the first is the oldest.
+      const oldest = this.results.keys().next().value as string;
+      this.results.delete(oldest);
     }
   }
 
   /** Wraps the state machine's snapshot together with the table. */
   wrapSnapshot(stateMachineData: Uint8Array): Uint8Array {
-    return packr.pack({ v: 1, sm: stateMachineData, ids: [...this.ids] });
+    return packr.pack({ v: 2, sm: stateMachineData, ids: [...this.results.keys()], results: [...this.results.values()] });
   }
 
   /** Restores the table and returns the state machine's part of the snapshot. */
@@ -43,16 +51,21 @@ export class AppliedRequests {
         `snapshot envelope is undecodable: ${(err as Error).message}`,
       );
     }
-    const d = decoded as { v?: unknown; sm?: unknown; ids?: unknown };
+    const d = decoded as { v?: unknown; sm?: unknown; ids?: unknown; results?: unknown };
+    // Version 1 (before results were saved) carries ids only.
+    const results = d.v === 1 ? [] : d.results;
     if (
-      d.v !== 1 ||
+      (d.v !== 1 && d.v !== 2) ||
       !(d.sm instanceof Uint8Array) ||
       !Array.isArray(d.ids) ||
-      !d.ids.every((x) => typeof x === 'string')
+      !d.ids.every((x) => typeof x === 'string') ||
+      !Array.isArray(results) ||
+      (d.v === 2 && results.length !== d.ids.length)
     ) {
       throw new HaError('HA_ERR_STORAGE_CORRUPT', 'snapshot envelope has an unexpected shape');
     }
-    this.ids = new Set(d.ids as string[]);
+    const ids = d.ids as string[];
+    this.results = new Map(ids.map((id, i) => [id, results[i] as unknown]));
     return d.sm;
   }
 }

@@ -548,6 +548,15 @@ export class RaftNode<R> {
     this.appliedTerm = snap.meta.term;
     this.appliedConfig = snap.meta.config;
     this.snapshotIndex = snap.meta.index;
+    // Proposals whose entries arrived inside the snapshot are answered from the saved results.
+    for (const [requestId, p] of [...this.proposals]) {
+      if (p.data === null || !this.appliedRequests.has(requestId)) continue;
+      const result = this.appliedRequests.result(requestId) as R | undefined;
+      if (result === undefined) continue;
+      this.finishProposal(requestId, p);
+      this.opts.hooks?.onProposalDone?.(this.opts.clock.nowMs() - p.startedMs, 'committed');
+      p.cb(null, result);
+    }
   }
 
   private applyEntry(e: Entry): void {
@@ -557,7 +566,10 @@ export class RaftNode<R> {
     const duplicate = e.requestId !== undefined && this.appliedRequests.has(e.requestId);
     if (e.type === 'normal' && !duplicate) {
       result = this.opts.stateMachine.apply(e.index, e.data ?? new Uint8Array(0));
-      if (e.requestId !== undefined) this.appliedRequests.add(e.requestId);
+      if (e.requestId !== undefined) this.appliedRequests.add(e.requestId, result);
+    } else if (e.type === 'normal' && e.requestId !== undefined) {
+      // The first copy was applied earlier (perhaps inside a snapshot): answer with its result.
+      result = this.appliedRequests.result(e.requestId) as R | undefined;
     } else if (e.type === 'config') {
       assert.ok(e.config, `config entry ${e.index} carries no configuration`);
       this.appliedConfig = e.config;
@@ -566,9 +578,9 @@ export class RaftNode<R> {
     this.applied = e.index;
     this.appliedTerm = e.term;
     this.opts.hooks?.onApply?.(e);
-    // A duplicate's first copy was applied inside a snapshot this node installed, so its result
-    // is unknown here: the caller times out (indeterminate) rather than get a made-up answer.
-    if (e.requestId !== undefined && !duplicate) {
+    // A duplicate whose first copy's result is not remembered (past the table's window) leaves
+    // its caller to time out (indeterminate) rather than get a made-up answer.
+    if (e.requestId !== undefined && (!duplicate || result !== undefined)) {
       const p = this.proposals.get(e.requestId);
       if (p) {
         this.finishProposal(e.requestId, p);

@@ -251,3 +251,17 @@ test('a proposal forwarded to a leader that is transferring leadership fails at 
   assert.ok(o.err instanceof HaError);
   assert.equal(o.err.code, 'HA_ERR_TRANSFER_IN_PROGRESS');
 });
+
+test('a saved result survives the snapshot, so a client whose entry arrived inside one is answered (§6.3)', () => {
+  const table = new AppliedRequests();
+  table.add('n7/b3/58', { ok: true, key: 'b', version: 4, revision: 172 });
+  const restored = new AppliedRequests();
+  restored.unwrapSnapshot(table.wrapSnapshot(new Uint8Array([9])));
+  assert.deepEqual(restored.result('n7/b3/58'), { ok: true, key: 'b', version: 4, revision: 172 });
+  // A version-1 envelope (ids only, written before results were saved) still loads.
+  const v1 = new AppliedRequests();
+  const sm = v1.unwrapSnapshot(new Uint8Array(Buffer.from('83a17601a2736dc40109a3696473' + '91a17a', 'hex')));
+  assert.deepEqual([...sm], [9]);
+  assert.ok(v1.has('z'));
+  assert.equal(v1.result('z'), undefined);
+});
