@@ -418,6 +418,28 @@ export class InvariantChecker {
   }
 
   /** A lease read is stale if any node has already committed past the lease holder. */
+  /**
+   * Lease exclusivity (§6.4.1): while a leader holds a valid lease — one it would serve a read
+   * from at this instant, by its own clock — no node leads a later term. Checked after every
+   * event over every running node, so a broken promise is caught whether or not a client
+   * happened to read in the window. `holders` are the running, unfrozen leaders with a lease.
+   */
+  checkLeaseExclusivity(
+    holders: readonly { id: NodeId; term: Term }[],
+    leaders: readonly { id: NodeId; term: Term }[],
+  ): void {
+    for (const h of holders) {
+      const later = leaders.find((l) => l.term > h.term);
+      if (later) {
+        this.fail(
+          'lease exclusivity',
+          `${h.id} holds a lease in term ${h.term} while ${later.id} leads term ${later.term}`,
+        );
+        return;
+      }
+    }
+  }
+
   onLeaseRead(id: NodeId, index: Index): void {
     if (index < this.maxCommit) {
       this.fail(

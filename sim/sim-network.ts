@@ -29,6 +29,9 @@ export interface NetworkEndpoint {
 export class SimNetwork {
   readonly faults: NetworkFaults = { lossRatio: 0, duplicateRatio: 0, delayMinUs: 200, delayMaxUs: 2000 };
   private readonly blocked = new Set<string>();
+  /** Directed links whose connection is down until a reconnect (microseconds). */
+  private readonly downUntilUs = new Map<string, number>();
+  private healEpoch = 0;
   private readonly handlers = new Map<NodeId, TransportHandler>();
   private readonly endpoints = new Map<NodeId, NetworkEndpoint>();
   messagesSent = 0;
@@ -74,11 +77,16 @@ export class SimNetwork {
   }
 
   isBlocked(from: NodeId, to: NodeId): boolean {
-    return this.blocked.has(`${from}>${to}`);
+    if (this.blocked.has(`${from}>${to}`)) return true;
+    const downUntil = this.downUntilUs.get(`${from}>${to}`);
+    return downUntil !== undefined && this.scheduler.nowUs < downUntil;
   }
 
+  /** Every link up, and resets scheduled before this moment never happen. */
   healAll(): void {
     this.blocked.clear();
+    this.downUntilUs.clear();
+    this.healEpoch++;
   }
 
   blockedLinks(): number {
@@ -101,11 +109,19 @@ export class SimNetwork {
     return seenBy;
   }
 
-  /** `observer` alone sees its connection to `peer` reset; `peer` sees nothing, nobody crashed. */
-  resetSeenBy(observer: NodeId, peer: NodeId, delayUs: number): void {
+  /**
+   * `observer` alone sees its connection to `peer` reset; `peer` sees nothing, nobody crashed.
+   * With `reconnectUs`, the connection that carried `peer`'s messages to `observer` is gone:
+   * what was in flight on it is lost, and so is everything `peer` sends until it has
+   * reconnected (its transport's jittered backoff).
+   */
+  resetSeenBy(observer: NodeId, peer: NodeId, delayUs: number, reconnectUs = 0): void {
     const ep = this.endpoints.get(observer);
     if (!ep) return;
+    const epoch = this.healEpoch;
     this.scheduler.after(delayUs, () => {
+      if (epoch !== this.healEpoch) return;
+      if (reconnectUs > 0) this.downUntilUs.set(`${peer}>${observer}`, this.scheduler.nowUs + reconnectUs);
       const h = this.handlers.get(observer);
       if (!h || !ep.isUp()) return;
       ep.deliver(() => h.onPeerDown(peer));

@@ -7,7 +7,7 @@ import { startElection } from './candidate.js';
 import { isVoter } from './config.js';
 import { setLeader } from './follower.js';
 import { tickLeader } from './leader.js';
-import { leaseIsValid } from './lease.js';
+import { leaseIsValid, leaseRemainingTicks } from './lease.js';
 import { RaftNode } from './node.js';
 import { NO_TICK } from './progress.js';
 import { propose, proposeConfChange } from './proposals.js';
@@ -204,6 +204,7 @@ export class RaftCore {
           }))
         : [],
       leaseValid: leaseIsValid(r),
+      leaseRemainingTicks: leaseRemainingTicks(r),
       transferee: r.transferee,
     };
   }

@@ -34,6 +34,13 @@ export function leaseStartTick(r: RaftNode): number {
   return quorumValue(ticks);
 }
 
+/** Ticks from now for which the lease stays valid: 0 when it is not valid. */
+export function leaseRemainingTicks(r: RaftNode): number {
+  if (!leaseIsValid(r)) return 0;
+  const leaseTicks = r.opts.leaseTicks * (r.opts.mutations?.leaseFactor ?? 1);
+  return leaseStartTick(r) + leaseTicks - r.nowTicks;
+}
+
 export function leaseIsValid(r: RaftNode): boolean {
   if (r.role !== 'leader' || !r.leasesServed()) return false;
   // A timeoutNow lets the target win votes despite stickiness, and it may arrive late, even after

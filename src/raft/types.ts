@@ -385,5 +385,7 @@ export interface RaftStatus {
   /** Leader only: progress of every other member. */
   readonly peers: readonly PeerStatus[];
   readonly leaseValid: boolean;
+  /** Ticks from now for which the lease stays valid (0 when it is not valid). */
+  readonly leaseRemainingTicks: number;
   readonly transferee: NodeId | null;
 }

@@ -192,6 +192,16 @@ export class RaftNode<R> {
     return this.core.status();
   }
 
+  /**
+   * Until when (on this node's clock) a lease read would be granted, or null if not now. Pure:
+   * it does not give the core the ticks it is owed, it computes from the last one given.
+   */
+  leaseExpiresAtMs(): number | null {
+    const remaining = this.core.status().leaseRemainingTicks;
+    if (remaining <= 0) return null;
+    return this.lastTickAtMs + remaining * this.opts.tickMs;
+  }
+
   get appliedIndex(): Index {
     return this.applied;
   }
