@@ -3,7 +3,8 @@
 // npm run sim -- --mutations                             every mutation caught within its bound
 import { parseArgs } from 'node:util';
 import { runSeed } from './run-seed.js';
-import { mutationsByName, type MutationName } from './mutations.js';
+import type { Mutations } from '../src/raft/types.js';
+import { knownMissesByName, mutationsByName } from './mutations.js';
 import { describeResult, runMutationSuite } from './mutation-suite.js';
 
 function main(): number {
@@ -17,6 +18,7 @@ function main(): number {
         verbose: { type: 'boolean', default: false },
         mutation: { type: 'string' },
         mutations: { type: 'boolean', default: false },
+        unsteered: { type: 'boolean', default: false },
         'fault-ms': { type: 'string' },
         'stop-at-first': { type: 'boolean', default: false },
       },
@@ -56,20 +58,22 @@ function main(): number {
   }
   let mutations = undefined;
   if (args.mutation !== undefined) {
-    if (!(args.mutation in mutationsByName)) {
-      process.stderr.write(`sim: --mutation: expected one of ${Object.keys(mutationsByName).join(', ')}\n`);
+    const all: Record<string, { mutations: Mutations }> = { ...mutationsByName, ...knownMissesByName };
+    const spec = all[args.mutation];
+    if (spec === undefined) {
+      process.stderr.write(`sim: --mutation: expected one of ${Object.keys(all).join(', ')}\n`);
       return 2;
     }
-    mutations = mutationsByName[args.mutation as MutationName].mutations;
+    mutations = spec.mutations;
   }
   const started = performance.now();
   let failures = 0;
   const seedsByInvariant = new Map<string, number[]>();
   let ops = 0;
   let faults = 0;
-  const mut = args.mutation ? ` --mutation ${args.mutation}` : '';
+  const mut = (args.unsteered ? ' --unsteered' : '') + (args.mutation ? ` --mutation ${args.mutation}` : '');
   for (let seed = from; seed < from + count; seed++) {
-    const r = runSeed({ seed, verbose: args.verbose, mutations, faultPhaseMs });
+    const r = runSeed({ seed, verbose: args.verbose, mutations, faultPhaseMs, steered: !args.unsteered });
     ops += r.ops;
     faults += r.faults;
     if (args.verbose) for (const line of r.trace) process.stdout.write(`${line}\n`);

@@ -19,7 +19,7 @@ export function runMutation(name: MutationName, seedsMax?: number): MutationResu
   const bound = Math.min(seedsMax ?? spec.seedsMax, spec.seedsMax);
   const started = performance.now();
   for (let seed = 1; seed <= bound; seed++) {
-    const r = runSeed({ seed, mutations: spec.mutations });
+    const r = runSeed({ seed, mutations: spec.mutations, steered: false });
     if (r.violation) {
       return {
         name,
@@ -56,6 +56,6 @@ export function describeResult(r: MutationResult): string {
   }
   return (
     `${head} caught at seed ${String(r.caughtAtSeed).padStart(4)} of ${r.seedsMax} by ` +
-    `${r.invariant} (${r.seconds.toFixed(1)} s)  replay: npm run sim -- --seed ${r.caughtAtSeed} --verbose --mutation ${r.name}`
+    `${r.invariant} (${r.seconds.toFixed(1)} s)  replay: npm run sim -- --seed ${r.caughtAtSeed} --unsteered --verbose --mutation ${r.name}`
   );
 }

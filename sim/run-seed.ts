@@ -21,6 +21,11 @@ export interface SeedOptions {
   readonly raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
   /** Length of the fault phase in simulated milliseconds. */
   readonly faultPhaseMs?: number;
+  /**
+   * Whether the steered Figure 8 scenario may run (default true). The mutation suite turns it
+   * off: every mutation must be caught by the random workload alone.
+   */
+  readonly steered?: boolean;
 }
 
 export interface SeedResult {
@@ -79,7 +84,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // histories (old-term entries replicated by a new leader, then overwritten) that the commit
   // rule of §3.6.2 exists for.
   const storm = prng.next() < 0.3;
-  const figure8Seed = !storm && prng.next() < 0.3;
+  const figure8Seed = !storm && prng.next() < 0.3 && opts.steered !== false;
   // Fast failover (a follower campaigns when its leader's connection drops) is a trade-off the
   // operator picks, so both settings are run; a small read queue exposes reads that leak.
   const fastFailover = prng.next() < 0.5;
@@ -468,19 +473,30 @@ export function runSeed(opts: SeedOptions): SeedResult {
         break;
       }
       case 15: {
-        // The leader's network misbehaves: each follower, independently and at its own moment,
-        // sees its connection to the leader reset (then waits out a reconnect), or silently
-        // stops getting the leader's packets for a while, or notices nothing.
+        // Trouble around the leader (a rack's switch, a host under memory pressure): each
+        // follower, independently and at its own moment, sees its connection to the leader
+        // reset (then waits out a reconnect), or silently stops getting the leader's packets
+        // for a while, or crashes and is restarted by its supervisor at once, or notices nothing.
         if (!l) break;
         for (const f of all) {
           if (f === l) continue;
           const p = prng.next();
           const atUs = rnd(250) * 1000;
-          if (p < 0.4) {
+          if (p < 0.15) {
+            const downMs = 5 + rnd(40);
+            trace(`nemesis: ${f.id} will crash in ${atUs / 1000} ms and restart ${downMs} ms later`);
+            scheduler.after(atUs, () => {
+              if (healed || !f.up) return;
+              f.crash();
+              scheduler.after(downMs * 1000, () => {
+                if (!f.up) f.start();
+              });
+            });
+          } else if (p < 0.5) {
             const reconnectMs = 5 + rnd(150);
             trace(`nemesis: ${f.id} will see its connection to leader ${l.id} reset in ${atUs / 1000} ms`);
             network.resetSeenBy(f.id, l.id, atUs, reconnectMs * 1000);
-          } else if (p < 0.8) {
+          } else if (p < 0.85) {
             const forMs = 50 + rnd(250);
             trace(`nemesis: ${f.id} loses leader ${l.id}'s packets in ${atUs / 1000} ms for ${forMs} ms`);
             scheduler.after(atUs, () => {

@@ -105,6 +105,14 @@ export class SimNetwork {
       if (partial && this.prng.next() < 0.5) continue;
       seenBy.push(id);
       this.resetSeenBy(id, peer, delayUs);
+      // The observer's own connection to the crashed peer is gone too: it dials again after its
+      // jittered backoff, and what it sends meanwhile is lost (a restarted peer is not reached
+      // at once).
+      const backoffUs = (5 + Math.floor(this.prng.next() * 150)) * 1000;
+      const epoch = this.healEpoch;
+      this.scheduler.after(delayUs, () => {
+        if (epoch === this.healEpoch) this.downUntilUs.set(`${id}>${peer}`, this.scheduler.nowUs + backoffUs);
+      });
     }
     return seenBy;
   }

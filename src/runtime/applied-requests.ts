@@ -37,7 +37,12 @@ export class AppliedRequests {
 
   /** Wraps the state machine's snapshot together with the table. */
   wrapSnapshot(stateMachineData: Uint8Array): Uint8Array {
-    return packr.pack({ v: 2, sm: stateMachineData, ids: [...this.results.keys()], results: [...this.results.values()] });
+    return packr.pack({
+      v: 2,
+      sm: stateMachineData,
+      ids: [...this.results.keys()],
+      results: [...this.results.values()],
+    });
   }
 
   /** Restores the table and returns the state machine's part of the snapshot. */

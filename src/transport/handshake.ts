@@ -16,6 +16,12 @@ export const protocolVersion = 1;
 export const protocolVersionsSupported: readonly number[] = [protocolVersion];
 /** Bounds on what a peer may announce, so that a hello stays a few hundred bytes. */
 export const capabilitiesMax = 64;
+/**
+ * Message types added after protocol version 1 shipped, announced as capabilities: a node sends
+ * one to a peer only if the peer's hello named it, so that a cluster upgraded one node at a time
+ * never hands an older node a frame it would refuse (which closes the connection).
+ */
+export const messageCapabilities = ['msg:proposeResp'] as const;
 export const capabilityLengthMax = 64;
 export const clusterIdLengthMax = 255;
 

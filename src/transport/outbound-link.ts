@@ -67,6 +67,7 @@ export class OutboundLink {
   readonly peer: NodeId;
   readonly #o: OutboundLinkOptions;
   #state: OutboundLinkState = 'backoff';
+  #peerCapabilities: ReadonlySet<string> = new Set();
   #attempt: Attempt | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
   /** Consecutive attempts that did not open; drives the backoff. */
@@ -100,6 +101,11 @@ export class OutboundLink {
   }
 
   /** Whether a frame would be accepted now; lets the caller skip encoding a message it would drop. */
+  /** Whether the peer's hello, on the open connection, named capability `name`. */
+  peerHas(name: string): boolean {
+    return this.#peerCapabilities.has(name);
+  }
+
   canSend(): SendResult {
     const a = this.#attempt;
     if (this.#state !== 'open' || a === null || !a.open) return 'peer-down';
@@ -214,6 +220,7 @@ export class OutboundLink {
             return;
           }
           clearTimeout(handshakeTimer);
+          this.#peerCapabilities = new Set(check.hello.capabilities);
           this.#opened(attempt);
         }
       } catch (err) {

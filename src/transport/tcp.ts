@@ -15,7 +15,13 @@ import type { Logger } from 'pino';
 import { HaError } from '../errors.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { checkFrameBytesMax, encodeFrame, frameBytesMaxDefault } from './codec.js';
-import { makeHello, refusalReasons, type Hello, type RefusalReason } from './handshake.js';
+import {
+  makeHello,
+  messageCapabilities,
+  refusalReasons,
+  type Hello,
+  type RefusalReason,
+} from './handshake.js';
 import { InboundConnection } from './inbound-connection.js';
 import { OutboundLink, type OutboundLinkStatus, type TlsCredentials } from './outbound-link.js';
 import type { Transport, TransportHandler } from './types.js';
@@ -59,7 +65,8 @@ export interface TlsTransportOptions {
   readonly random?: () => number;
 }
 
-export type DropReason = 'unknownPeer' | 'peerDown' | 'queueFull' | 'oversize';
+/** Why a message was not sent; unsupported: the peer's version does not know its type. */
+export type DropReason = 'unknownPeer' | 'peerDown' | 'queueFull' | 'oversize' | 'unsupported';
 
 export interface TlsTransportStats {
   readonly framesSent: number;
@@ -118,13 +125,22 @@ export class TlsTransport implements Transport {
   #closing: Promise<void> | null = null;
   #framesSent = 0;
   #framesReceived = 0;
-  readonly #dropped: Record<DropReason, number> = { unknownPeer: 0, peerDown: 0, queueFull: 0, oversize: 0 };
+  readonly #dropped: Record<DropReason, number> = {
+    unknownPeer: 0,
+    peerDown: 0,
+    queueFull: 0,
+    oversize: 0,
+    unsupported: 0,
+  };
   readonly #refused = zeroRefusals();
 
   constructor(options: TlsTransportOptions) {
     this.nodeId = options.nodeId;
     this.#o = options;
-    this.#hello = makeHello(options.clusterId, options.nodeId, options.capabilities);
+    this.#hello = makeHello(options.clusterId, options.nodeId, [
+      ...messageCapabilities,
+      ...(options.capabilities ?? []),
+    ]);
     this.#frameBytesMax = checkFrameBytesMax(options.frameBytesMax ?? frameBytesMaxDefault);
     this.#peerQueueMax = positiveInt('peerQueueMax', options.peerQueueMax, peerQueueMaxDefault);
     this.#peerQueueBytesMax = positiveInt(
@@ -224,6 +240,12 @@ export class TlsTransport implements Transport {
       return;
     }
     // Checked before encoding, so that a burst to a down peer costs no serialisation.
+    // A peer of an older version would refuse this message type (and close the connection);
+    // its client then waits out its deadline, as before the type existed.
+    if (msg.type === 'proposeResp' && !link.peerHas('msg:proposeResp')) {
+      this.#dropped.unsupported++;
+      return;
+    }
     const verdict = link.canSend();
     if (verdict !== 'sent') {
       this.#dropped[verdict === 'peer-down' ? 'peerDown' : 'queueFull']++;
