@@ -146,3 +146,23 @@ describe('proposals at a leader', () => {
     assert.deepEqual(r, { ok: false, code: 'HA_ERR_BUSY', leader });
   });
 });
+
+describe('membership changes (§4.1)', () => {
+  for (const broken of [false, true]) {
+    it(`a new leader refuses a membership change until it has committed an entry of its term${broken ? ' (mutation confChangeBeforeTermCommit accepts it)' : ''}`, () => {
+      const cluster = new Cluster([a, b, c], {
+        overrides: { mutations: { confChangeBeforeTermCommit: broken } },
+      });
+      const old = cluster.electLeader();
+      // The old leader is cut off; the next one wins its votes, but none of its appends arrive,
+      // so its no-op stays uncommitted.
+      cluster.isolated.add(old);
+      cluster.dropIf = (m) => m.type === 'append' || m.type === 'appendResp';
+      cluster.tickUntil(() => cluster.leaders().some((l) => l !== old));
+      const next = cluster.leaders().find((l) => l !== old)!;
+      const r = cluster.node(next).proposeConfChange({ type: 'addLearner', node: ids('d')[0] }, 'cc-1');
+      if (broken) assert.equal(r.ok, true);
+      else assert.deepEqual(r, { ok: false, code: 'HA_ERR_CONFIG_CHANGE_PENDING', leader: next });
+    });
+  }
+});
