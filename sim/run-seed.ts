@@ -161,6 +161,14 @@ export function runSeed(opts: SeedOptions): SeedResult {
     return best;
   };
 
+  /** The leader of the newest term among running nodes, if that term has one. */
+  const currentLeader = (): SimNode | null => {
+    const l = leader();
+    if (!l) return null;
+    const termMax = Math.max(...upNodes().map((n) => n.runtime!.status().term));
+    return l.runtime!.status().term === termMax ? l : null;
+  };
+
   // ---- clients --------------------------------------------------------------------------------
   const history: HistoryOp[] = [];
   let opId = 0;
@@ -663,6 +671,22 @@ export function runSeed(opts: SeedOptions): SeedResult {
       trace(
         `liveness: write committed and reads served ${((scheduler.nowUs - healedAtUs) / 1000).toFixed(1)} ms after healing`,
       );
+    }
+  }
+  if (!violation && !currentLeader()) {
+    // The calm phase starts from a working leader: the liveness write may have committed a
+    // membership change that removed the leader, whose successor is elected in its own time.
+    scheduler.runUntil(
+      scheduler.nowUs + livenessBoundMs * 1000,
+      () => afterEach() || currentLeader() !== null,
+    );
+    violation = checker.violation;
+    if (!violation && !currentLeader()) {
+      violation = {
+        invariant: 'liveness',
+        message: `no leader within ${livenessBoundMs} ms after the liveness write`,
+        atMs: scheduler.nowMs,
+      };
     }
   }
   if (!violation) {
