@@ -265,3 +265,39 @@ test('a saved result survives the snapshot, so a client whose entry arrived insi
   assert.ok(v1.has('z'));
   assert.equal(v1.result('z'), undefined);
 });
+
+test('a stop right after the term rose in memory keeps the newer term: a restart does not go back', async () => {
+  const scheduler = new Scheduler();
+  const network = new MemoryNetwork({ schedule: (deliver) => void scheduler.after(200, deliver) });
+  const ids = [nodeId('n1'), nodeId('n2'), nodeId('n3')];
+  const storage = new MemoryStorage();
+  const clock: Clock = {
+    nowMs: () => scheduler.nowMs,
+    setTimeout: (fn, ms) => scheduler.after(ms * 1000, fn) as unknown as TimerHandle,
+    clearTimeout: (h) => (h as unknown as EventHandle).cancel(),
+  };
+  const node = new RaftNode<KvResult>({
+    id: ids[0],
+    bootstrap: { voters: ids, learners: [] },
+    tickMs: 10,
+    // Without pre-vote a campaign raises the term and votes at once.
+    raft: { preVote: false },
+    storage,
+    transport: network.transport(ids[0]),
+    stateMachine: new KvStore(),
+    clock,
+    prng: mulberry32(1),
+    bootId: 'b1',
+    snapshotEntries: 1000,
+  });
+  await node.start();
+  // The term rises in memory; the Ready that would persist it has not run when the stop comes.
+  node.campaign();
+  const termInMemory = node.status().term;
+  assert.equal(termInMemory, 1);
+  assert.equal(storage.load({ voters: ids, learners: [] }).hardState.term, 0, 'not durable yet');
+  await node.stop();
+  const reloaded = storage.load({ voters: ids, learners: [] });
+  assert.equal(reloaded.hardState.term, termInMemory);
+  assert.equal(reloaded.hardState.votedFor, ids[0]);
+});
