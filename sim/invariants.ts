@@ -195,7 +195,14 @@ export class InvariantChecker {
         `${what} granting its vote, but its durable vote is ${d.votedFor ?? 'none'} in term ${d.term}`,
       );
     }
-    if (m.type === 'appendResp' && !m.reject && this.mirror(m.from).lastIndex < m.matchIndex) {
+    // An acknowledgement of an older term than the sender's durable one was queued before the
+    // sender moved on (a new leader's append truncated the entry before it was written). Only a
+    // new term truncates, and it is durable before anything is sent. It is harmless: a learner
+    // does not count for commit, and a voter that acked an entry in term T before adopting T+1
+    // cannot have that entry truncated by T+1's leader unless no voter of that leader's
+    // quorum had acked it first — so the old leader cannot gather a quorum with it.
+    const staleAck = m.type === 'appendResp' && m.term < d.term;
+    if (m.type === 'appendResp' && !m.reject && !staleAck && this.mirror(m.from).lastIndex < m.matchIndex) {
       this.fail(
         'sent only what is durable',
         `${what} acknowledging index ${m.matchIndex}, but its durable log ends at ${this.mirror(m.from).lastIndex}`,
