@@ -13,6 +13,7 @@
 // by historyKeysMax. Eviction depends only on the applied commands and the two bounds, so nodes
 // configured alike hold the same history; the bounds never change apply() results.
 import assert from 'node:assert/strict';
+import { KvKeyIndex } from './kv-key-index.js';
 import { compareKeys, type KvHistoryEntry } from './kv-types.js';
 
 export interface KvHistoryChange {
@@ -22,6 +23,13 @@ export interface KvHistoryChange {
 
 export class KvHistory {
   private readonly entriesByKey = new Map<string, KvHistoryEntry[]>();
+  /** The keys of entriesByKey in key order (snapshots walk it with a cursor). */
+  private keyIndex = new KvKeyIndex();
+  /**
+   * Called before a key's entries change or go, with the key (a snapshot in progress saves what
+   * it has not written yet; see KvStore.snapshotStream).
+   */
+  beforeChange: ((key: string) => void) | null = null;
   // Keys retaining a past, least recently modified first. Set insertion order is that order
   // because revisions only grow and record() takes one revision's keys in key order.
   private readonly deletedKeys = new Set<string>();
@@ -44,7 +52,10 @@ export class KvHistory {
         i === 0 || compareKeys(changes[i - 1].key, key) < 0,
         'changes must be sorted by key, one per key',
       );
-      const entries = this.entriesByKey.get(key) ?? [];
+      this.beforeChange?.(key);
+      const existing = this.entriesByKey.get(key);
+      if (existing === undefined) this.keyIndex.insert(key);
+      const entries = existing ?? [];
       assert(
         entries.length === 0 || entries[entries.length - 1].revision < revision,
         'history revisions must grow',
@@ -64,7 +75,16 @@ export class KvHistory {
 
   /** Keys with any retained entry, sorted. */
   keysSorted(): string[] {
-    return [...this.entriesByKey.keys()].sort(compareKeys);
+    return this.keyIndex.keys();
+  }
+
+  /** Up to `limit` keys with retained entries after `afterKey` (from the first when undefined), in order. */
+  keysAfter(afterKey: string | undefined, limit: number): string[] {
+    return this.keyIndex.page('', limit, afterKey).keys;
+  }
+
+  get keyCount(): number {
+    return this.entriesByKey.size;
   }
 
   /** How many keys retain a past (what historyKeysMax bounds). */
@@ -92,6 +112,7 @@ export class KvHistory {
     modified.sort((a, b) => a.modRevision - b.modRevision || compareKeys(a.key, b.key));
     for (const { key } of modified) history.markModified(key, history.entriesByKey.get(key)!);
     history.evictPastKeysMax();
+    history.keyIndex = KvKeyIndex.fromKeys(history.entriesByKey.keys());
     return history;
   }
 
@@ -107,12 +128,15 @@ export class KvHistory {
     while (this.pastKeyCount > this.historyKeysMax) {
       const deleted = firstKey(this.deletedKeys);
       if (deleted !== undefined) {
+        this.beforeChange?.(deleted);
         this.deletedKeys.delete(deleted);
         this.entriesByKey.delete(deleted);
+        this.keyIndex.delete(deleted);
         continue;
       }
       const live = firstKey(this.livePastKeys);
       assert(live !== undefined);
+      this.beforeChange?.(live);
       this.livePastKeys.delete(live);
       const entries = this.entriesByKey.get(live)!;
       this.entriesByKey.set(live, entries.slice(-1));

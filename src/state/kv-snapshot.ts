@@ -1,14 +1,20 @@
 // Snapshot format of the KV store. Layout:
 //
-//   magic "akvs" (4 bytes) | format version (1 byte) | MessagePack body | CRC-32 of all before (4 bytes, BE)
+//   magic "akvs" (4 bytes) | format version (1 byte) | body | CRC-32 of all before (4 bytes, BE)
 //
-// The body is [revision, appliedIndex, records], one record per key with retained history, sorted
-// by key: [key, createRevision, entries], each entry [version, value, revision, deleted], oldest
-// first. A key's current state is its last entry (live unless it is a tombstone), so values are
-// stored once. Tuples and sorted keys make the bytes a function of the state alone.
+// Format 2 (written): the body is a sequence of MessagePack values: [revision, appliedIndex],
+// then one record per key with retained history, sorted by key: [key, createRevision, entries],
+// each entry [version, value, revision, deleted], oldest first; then the record count. A key's
+// current state is its last entry (live unless it is a tombstone), so values are stored once.
+// Being a sequence, it is written record by record (KvSnapshotWriter), so a large state is encoded
+// in slices between other work (kv.ts snapshotStream) and never as one long task. Tuples and
+// sorted keys make the bytes a function of the state alone.
+// Format 1 (read only, written by earlier builds): the body is one value [revision, appliedIndex,
+// records].
 //
 // Decoding checks the checksum and every invariant the store relies on, and refuses anything else
 // with HA_ERR_STORAGE_CORRUPT: a node never serves from a damaged snapshot.
+import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import { Packr, Unpackr } from 'msgpackr';
 import { HaError } from '../errors.js';
@@ -30,29 +36,68 @@ export interface KvSnapshotState {
 }
 
 const magic = Buffer.from('akvs', 'ascii');
-const formatVersion = 1;
+const formatVersion = 2;
+const formatVersionsRead = [1, 2];
 const headerBytes = magic.length + 1;
 const checksumBytes = 4;
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
+/**
+ * Writes a format-2 snapshot as a series of chunks: header(), then records() any number of times
+ * with records in strictly increasing key order, then finish(). The chunks concatenated are the
+ * snapshot; the checksum is kept as they are made.
+ */
+export class KvSnapshotWriter {
+  private crc = 0;
+  private count = 0;
+  private finished = false;
+
+  constructor(
+    private readonly revision: number,
+    private readonly appliedIndex: number,
+  ) {}
+
+  header(): Uint8Array {
+    const body = packr.pack([this.revision, this.appliedIndex]);
+    const out = Buffer.alloc(headerBytes + body.length);
+    magic.copy(out, 0);
+    out[magic.length] = formatVersion;
+    out.set(body, headerBytes);
+    return this.out(out);
+  }
+
+  records(records: readonly KvSnapshotRecord[]): Uint8Array {
+    const parts = records.map((r) =>
+      packr.pack([r.key, r.createRevision, r.entries.map((e) => [e.version, e.value, e.revision, e.deleted])]),
+    );
+    this.count += records.length;
+    return this.out(Buffer.concat(parts));
+  }
+
+  finish(): Uint8Array {
+    assert(!this.finished, 'snapshot already finished');
+    this.finished = true;
+    const count = packr.pack(this.count);
+    this.crc = crc32(count, this.crc);
+    const out = Buffer.alloc(count.length + checksumBytes);
+    out.set(count, 0);
+    out.writeUInt32BE(this.crc, count.length);
+    return out;
+  }
+
+  private out(chunk: Buffer): Uint8Array {
+    assert(!this.finished, 'snapshot already finished');
+    this.crc = crc32(chunk, this.crc);
+    return chunk;
+  }
+}
+
+/** The whole snapshot of `state` at once (tests, small states). */
 export function encodeKvSnapshot(state: KvSnapshotState): Uint8Array {
-  const body = packr.pack([
-    state.revision,
-    state.appliedIndex,
-    state.records.map((r) => [
-      r.key,
-      r.createRevision,
-      r.entries.map((e) => [e.version, e.value, e.revision, e.deleted]),
-    ]),
-  ]);
-  const out = Buffer.alloc(headerBytes + body.length + checksumBytes);
-  magic.copy(out, 0);
-  out[magic.length] = formatVersion;
-  out.set(body, headerBytes);
-  out.writeUInt32BE(crc32(out.subarray(0, headerBytes + body.length)), headerBytes + body.length);
-  return out;
+  const writer = new KvSnapshotWriter(state.revision, state.appliedIndex);
+  return Buffer.concat([writer.header(), writer.records(state.records), writer.finish()]);
 }
 
 export function decodeKvSnapshot(data: Uint8Array): KvSnapshotState {
@@ -60,9 +105,10 @@ export function decodeKvSnapshot(data: Uint8Array): KvSnapshotState {
   if (buf.length < headerBytes + checksumBytes || !buf.subarray(0, magic.length).equals(magic)) {
     throw corrupt('not a KV snapshot (bad magic or too short)');
   }
-  if (buf[magic.length] !== formatVersion) {
+  const version = buf[magic.length];
+  if (!formatVersionsRead.includes(version)) {
     throw corrupt(
-      `unsupported KV snapshot format ${buf[magic.length]}; this node reads format ${formatVersion}`,
+      `unsupported KV snapshot format ${version}; this node reads formats ${formatVersionsRead.join(', ')}`,
     );
   }
   const bodyEnd = buf.length - checksumBytes;
@@ -70,20 +116,36 @@ export function decodeKvSnapshot(data: Uint8Array): KvSnapshotState {
     throw corrupt('KV snapshot checksum mismatch');
   let body: unknown;
   try {
-    body = unpackr.unpack(buf.subarray(headerBytes, bodyEnd));
+    const bytes = buf.subarray(headerBytes, bodyEnd);
+    body = version === 1 ? unpackr.unpack(bytes) : unpackr.unpackMultiple(bytes);
   } catch (err) {
     throw corrupt(
       `KV snapshot body is not valid MessagePack: ${String((err as Error).message).slice(0, 120)}`,
     );
   }
-  return parseBody(body);
+  return version === 1 ? parseBody(body) : parseSequence(body as unknown[]);
+}
+
+function parseSequence(values: unknown[]): KvSnapshotState {
+  if (values.length < 2) throw corrupt('body: expected a header and a record count');
+  const [revision, appliedIndex] = expectTuple(values[0], 2, 'header');
+  const count = values[values.length - 1];
+  expectCount(count, 'record count');
+  if (count !== values.length - 2) {
+    throw corrupt(`record count: says ${count}, the body holds ${values.length - 2}`);
+  }
+  return parseRecords(revision, appliedIndex, values.slice(1, -1));
 }
 
 function parseBody(body: unknown): KvSnapshotState {
   const [revision, appliedIndex, rawRecords] = expectTuple(body, 3, 'body');
+  if (!Array.isArray(rawRecords)) throw corrupt('records: expected an array');
+  return parseRecords(revision, appliedIndex, rawRecords);
+}
+
+function parseRecords(revision: unknown, appliedIndex: unknown, rawRecords: unknown[]): KvSnapshotState {
   expectCount(revision, 'revision');
   expectCount(appliedIndex, 'appliedIndex');
-  if (!Array.isArray(rawRecords)) throw corrupt('records: expected an array');
   const records: KvSnapshotRecord[] = [];
   let previousKey: string | undefined;
   for (let i = 0; i < rawRecords.length; i++) {

@@ -20,7 +20,7 @@ import type { Index } from '../raft/types.js';
 import { decodeKvCommand } from './kv-commands.js';
 import { KvHistory, type KvHistoryChange } from './kv-history.js';
 import { KvKeyIndex } from './kv-key-index.js';
-import { decodeKvSnapshot, encodeKvSnapshot, type KvSnapshotRecord } from './kv-snapshot.js';
+import { decodeKvSnapshot, KvSnapshotWriter, type KvSnapshotRecord } from './kv-snapshot.js';
 import {
   compareKeys,
   kvHistoryKeysMaxDefault,
@@ -37,13 +37,36 @@ import {
   type KvTxnCommand,
   type KvTxnResult,
 } from './kv-types.js';
-import type { StateMachine } from './types.js';
+import type { SnapshotStream, StateMachine } from './types.js';
 
 export interface KvStoreOptions {
   /** History entries kept per key, current value included; >= 1. See KvHistory. */
   readonly historyPerKeyMax?: number;
   /** Keys that may retain a past (deleted keys, live keys with older versions); >= 0. */
   readonly historyKeysMax?: number;
+}
+
+/** Keys taken from the history index per step of a snapshot walk. */
+const snapshotWalkKeys = 256;
+
+/**
+ * A snapshot in progress (copy-on-write): the state it describes is the store's at the moment it
+ * was opened. The walk goes through the history's keys in order behind `cursor`; before apply()
+ * changes or evicts a key the walk has not reached, the store saves that key's record as it was
+ * (null: the key did not exist then). Keys evicted since are found in `savedKeys`.
+ */
+interface SnapshotView {
+  readonly writer: KvSnapshotWriter;
+  readonly saved: Map<string, KvSnapshotRecord | null>;
+  /** The saved keys that had a record, sorted. */
+  readonly savedKeys: string[];
+  /** The last key the walk passed; undefined before the first. */
+  cursor: string | undefined;
+  started: boolean;
+  done: boolean;
+  closed: boolean;
+  readonly liveAtStart: number;
+  liveWritten: number;
 }
 
 interface LiveKey {
@@ -62,11 +85,14 @@ export class KvStore implements StateMachine<KvResult> {
   private pastWrites: KvHistory;
   private revisionNow = 0;
   private appliedIndexNow: Index = 0;
+  /** The open snapshotStream's view, if any. */
+  private view: SnapshotView | null = null;
 
   constructor(options: KvStoreOptions = {}) {
     this.historyPerKeyMax = options.historyPerKeyMax ?? kvHistoryPerKeyMaxDefault;
     this.historyKeysMax = options.historyKeysMax ?? kvHistoryKeysMaxDefault;
     this.pastWrites = new KvHistory(this.historyPerKeyMax, this.historyKeysMax);
+    this.pastWrites.beforeChange = (key) => this.preserve(key);
   }
 
   /** The revision of the last change; 0 before any. */
@@ -153,22 +179,115 @@ export class KvStore implements StateMachine<KvResult> {
   }
 
   snapshot(): Uint8Array {
-    const records: KvSnapshotRecord[] = this.pastWrites.keysSorted().map((key) => ({
+    // Nothing applies while this runs, so the walk needs no saved records.
+    const view = this.newView();
+    const chunks: Uint8Array[] = [];
+    for (let chunk = this.walk(view, Infinity); chunk !== null; chunk = this.walk(view, Infinity)) {
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  snapshotStream(): SnapshotStream {
+    assert(this.view === null, 'one snapshot stream at a time');
+    const view = this.newView();
+    this.view = view;
+    const finish = (): void => {
+      view.closed = true;
+      if (this.view === view) this.view = null;
+    };
+    return {
+      next: (maxBytes) => {
+        assert(!view.closed || view.done, 'snapshot stream closed (restore() replaced the state)');
+        if (view.done) return null;
+        const chunk = this.walk(view, maxBytes);
+        if (view.done) finish();
+        return chunk;
+      },
+      close: finish,
+    };
+  }
+
+  private newView(): SnapshotView {
+    return {
+      writer: new KvSnapshotWriter(this.revisionNow, this.appliedIndexNow),
+      saved: new Map(),
+      savedKeys: [],
+      cursor: undefined,
+      started: false,
+      done: false,
+      closed: false,
+      liveAtStart: this.live.size,
+      liveWritten: 0,
+    };
+  }
+
+  /** Before a change to `key`: an open view that has not reached it keeps its record as it is. */
+  private preserve(key: string): void {
+    const view = this.view;
+    if (view === null || view.saved.has(key)) return;
+    if (view.cursor !== undefined && compareKeys(key, view.cursor) <= 0) return;
+    const record = this.currentRecord(key, true);
+    view.saved.set(key, record);
+    if (record !== null) view.savedKeys.splice(lowerBound(view.savedKeys, key), 0, key);
+  }
+
+  private currentRecord(key: string, copy: boolean): KvSnapshotRecord | null {
+    const entries = this.pastWrites.entries(key);
+    if (entries.length === 0) return null;
+    return {
       key,
       createRevision: this.live.get(key)?.createRevision ?? 0,
-      entries: this.pastWrites.entries(key),
-    }));
-    assert.equal(
-      records.filter((r) => this.live.has(r.key)).length,
-      this.live.size,
-      'every live key has history',
-    );
-    return encodeKvSnapshot({ revision: this.revisionNow, appliedIndex: this.appliedIndexNow, records });
+      entries: copy ? entries.slice() : entries,
+    };
+  }
+
+  /** The view's next chunk of at least maxBytes (or the rest); null once finished. */
+  private walk(view: SnapshotView, maxBytes: number): Uint8Array | null {
+    if (view.done) return null;
+    if (!view.started) {
+      view.started = true;
+      return view.writer.header();
+    }
+    const chunks: Uint8Array[] = [];
+    let bytes = 0;
+    while (bytes < maxBytes) {
+      const keys = this.pastWrites.keysAfter(view.cursor, snapshotWalkKeys);
+      // Saved keys up to the last one of this step (all of them when the index has no more):
+      // they may have been evicted from the index since the view opened.
+      const upTo = keys.length === snapshotWalkKeys ? keys[keys.length - 1] : undefined;
+      const from = view.cursor === undefined ? 0 : lowerBound(view.savedKeys, view.cursor, false);
+      let to = from;
+      while (to < view.savedKeys.length && (upTo === undefined || compareKeys(view.savedKeys[to], upTo) <= 0)) to++;
+      const merged = mergeSorted(keys, view.savedKeys.slice(from, to));
+      if (merged.length === 0) break;
+      const records: KvSnapshotRecord[] = [];
+      for (const key of merged) {
+        const record = view.saved.has(key) ? view.saved.get(key)! : this.currentRecord(key, false);
+        if (record === null) continue;
+        records.push(record);
+        if (!record.entries[record.entries.length - 1].deleted) view.liveWritten++;
+      }
+      view.cursor = merged[merged.length - 1];
+      const chunk = view.writer.records(records);
+      chunks.push(chunk);
+      bytes += chunk.length;
+    }
+    if (bytes < maxBytes) {
+      assert.equal(view.liveWritten, view.liveAtStart, 'every live key has history');
+      chunks.push(view.writer.finish());
+      view.done = true;
+    }
+    return Buffer.concat(chunks);
   }
 
   restore(data: Uint8Array): void {
     // Decode and rebuild completely before replacing anything: a corrupt snapshot changes nothing.
     const state = decodeKvSnapshot(data);
+    if (this.view !== null) {
+      this.view.closed = true;
+      this.view = null;
+    }
     const live = new Map<string, LiveKey>();
     const entriesByKey = new Map<string, readonly KvHistoryEntry[]>();
     for (const { key, createRevision, entries } of state.records) {
@@ -185,6 +304,7 @@ export class KvStore implements StateMachine<KvResult> {
     }
     const liveKeys = KvKeyIndex.fromKeys(live.keys());
     this.pastWrites = KvHistory.fromEntries(this.historyPerKeyMax, this.historyKeysMax, entriesByKey);
+    this.pastWrites.beforeChange = (key) => this.preserve(key);
     this.live = live;
     this.liveKeys = liveKeys;
     this.revisionNow = state.revision;
@@ -233,6 +353,7 @@ export class KvStore implements StateMachine<KvResult> {
   }
 
   private writePut(key: string, value: string, revision: number): KvHistoryChange {
+    this.preserve(key);
     const current = this.live.get(key);
     const version = (current?.version ?? 0) + 1;
     const createRevision = current?.createRevision ?? revision;
@@ -242,6 +363,7 @@ export class KvStore implements StateMachine<KvResult> {
   }
 
   private writeDelete(key: string, revision: number): KvHistoryChange {
+    this.preserve(key);
     assert(this.live.delete(key), 'writeDelete of an absent key');
     this.liveKeys.delete(key);
     return { key, entry: { version: 0, value: '', revision, deleted: true } };
@@ -256,4 +378,36 @@ function toEntry(key: string, state: LiveKey): KvEntry {
     revision: state.modRevision,
     createRevision: state.createRevision,
   };
+}
+
+/** The first position in sorted `keys` whose key is >= key (> key when inclusive is false). */
+function lowerBound(keys: readonly string[], key: string, inclusive = true): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareKeys(keys[mid], key);
+    if (c < 0 || (!inclusive && c === 0)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Two sorted key lists as one, each key once. */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const c = compareKeys(a[i], b[j]);
+    if (c < 0) out.push(a[i++]);
+    else if (c > 0) out.push(b[j++]);
+    else {
+      out.push(a[i++]);
+      j++;
+    }
+  }
+  while (i < a.length) out.push(a[i++]);
+  while (j < b.length) out.push(b[j++]);
+  return out;
 }
