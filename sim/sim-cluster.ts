@@ -242,6 +242,8 @@ export class SimNode {
       prng: mulberry32(Math.floor(this.seedPrng.next() * 2 ** 32)),
       bootId: `b${this.incarnation}`,
       snapshotEntries: this.cfg.snapshotEntries,
+      // Snapshots often, whatever their size: the point is to exercise sending and installing them.
+      snapshotLogRatio: 0,
       mutations: this.cfg.mutations,
       hooks: {
         onApply: (e) => checker.onApply(id, e),

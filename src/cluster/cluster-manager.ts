@@ -146,6 +146,17 @@ export class ClusterManager extends EventEmitter {
         onProposalDone: (ms, result) => this.metrics.observeProposal(ms / 1000, result),
         onPeerRtt: (peer, ms) => this.metrics.setPeerRtt(peer, ms / 1000),
         onRoleChange: (role, leader, term) => this.onRoleChange(role, leader, term),
+        onCompacted: (index, bytes, ms) => {
+          this.metrics.observeSnapshot(bytes, ms / 1000);
+          this.logger.info(
+            { index, bytes, storeMs: Math.round(ms * 10) / 10 },
+            'snapshot stored, log compacted',
+          );
+        },
+        onCompactionFailed: (err) => {
+          this.metrics.observeSnapshot(null, 0);
+          this.logger.warn({ err: err.message }, 'snapshot for log compaction failed; the log is kept');
+        },
       },
     });
     this.state = 'initialized';

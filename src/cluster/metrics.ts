@@ -27,6 +27,8 @@ export interface Metrics {
   onElection(): void;
   observeProposal(seconds: number, result: ProposalResult): void;
   observeFsync(seconds: number): void;
+  /** A compaction snapshot was stored (bytes = the state's encoded size) or failed (null). */
+  observeSnapshot(bytes: number | null, seconds: number): void;
   setPeerRtt(peer: string, seconds: number): void;
   setPeerReachable(peer: string, reachable: boolean): void;
   /** Drops a departed peer's series; peer labels are bounded by the membership, not by history. */
@@ -123,6 +125,23 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     buckets: fsyncBucketsSeconds,
     registers,
   });
+  const snapshotBytes = new Gauge({
+    name: `${prefix}snapshot_bytes`,
+    help: 'Size of the newest compaction snapshot: the encoded size of the state at its index.',
+    registers,
+  });
+  const snapshots = new Counter({
+    name: `${prefix}snapshots_total`,
+    help: 'Compaction snapshots made, by outcome (stored or failed).',
+    labelNames: ['result'],
+    registers,
+  });
+  const snapshotDuration = new Histogram({
+    name: `${prefix}snapshot_store_duration_seconds`,
+    help: 'Time to make a compaction snapshot durable (file write, fsync, record).',
+    buckets: proposalBucketsSeconds,
+    registers,
+  });
   const peerRtt = new Gauge({
     name: `${prefix}peer_rtt_seconds`,
     help: 'Last measured round-trip time to a peer.',
@@ -147,6 +166,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       proposalDuration.observe({ result }, seconds);
     },
     observeFsync: (seconds) => fsyncDuration.observe(seconds),
+    observeSnapshot(bytes, seconds) {
+      snapshots.inc({ result: bytes === null ? 'failed' : 'stored' });
+      if (bytes === null) return;
+      snapshotBytes.set(bytes);
+      snapshotDuration.observe(seconds);
+    },
     setPeerRtt: (peer, seconds) => peerRtt.set({ peer }, seconds),
     setPeerReachable: (peer, reachable) => peerReachable.set({ peer }, reachable ? 1 : 0),
     removePeer(peer) {

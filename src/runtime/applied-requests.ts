@@ -13,6 +13,13 @@ export const appliedRequestsMax = 16_384;
 
 const packr = new Packr({ useRecords: false });
 
+// Envelope version 3 (written): magic "aenv" | 3 | table length (u32 BE) | MessagePack {ids,
+// results} | the state machine's snapshot bytes as they are. The state machine's part is not
+// re-encoded, so a snapshot made in chunks is wrapped by putting a small head in front of them.
+// Versions 1 and 2 (read only) were one MessagePack map holding the state machine's bytes.
+const envelopeMagic = Buffer.from('aenv', 'ascii');
+const envelopeHeadBytes = envelopeMagic.length + 1 + 4;
+
 export class AppliedRequests {
   /** Request id -> the state machine's result (undefined when none was recorded). */
   private results = new Map<string, unknown>();
@@ -37,16 +44,26 @@ export class AppliedRequests {
 
   /** Wraps the state machine's snapshot together with the table. */
   wrapSnapshot(stateMachineData: Uint8Array): Uint8Array {
-    return packr.pack({
-      v: 2,
-      sm: stateMachineData,
-      ids: [...this.results.keys()],
-      results: [...this.results.values()],
-    });
+    return Buffer.concat([this.snapshotHead(), stateMachineData]);
+  }
+
+  /** The table as it is now, as the head of a snapshot; the state machine's bytes follow it. */
+  snapshotHead(): Uint8Array {
+    const table = packr.pack({ ids: [...this.results.keys()], results: [...this.results.values()] });
+    const head = Buffer.alloc(envelopeHeadBytes + table.length);
+    envelopeMagic.copy(head, 0);
+    head[envelopeMagic.length] = 3;
+    head.writeUInt32BE(table.length, envelopeMagic.length + 1);
+    head.set(table, envelopeHeadBytes);
+    return head;
   }
 
   /** Restores the table and returns the state machine's part of the snapshot. */
   unwrapSnapshot(data: Uint8Array): Uint8Array {
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (buf.length >= envelopeHeadBytes && buf.subarray(0, envelopeMagic.length).equals(envelopeMagic)) {
+      return this.unwrapV3(buf);
+    }
     let decoded: unknown;
     try {
       decoded = packr.unpack(data);
@@ -72,5 +89,30 @@ export class AppliedRequests {
     const ids = d.ids as string[];
     this.results = new Map(ids.map((id, i) => [id, results[i] as unknown]));
     return d.sm;
+  }
+
+  private unwrapV3(buf: Buffer): Uint8Array {
+    const bad = (why: string): HaError => new HaError('HA_ERR_STORAGE_CORRUPT', `snapshot envelope: ${why}`);
+    if (buf[envelopeMagic.length] !== 3) throw bad(`unsupported version ${buf[envelopeMagic.length]}`);
+    const tableBytes = buf.readUInt32BE(envelopeMagic.length + 1);
+    if (envelopeHeadBytes + tableBytes > buf.length) throw bad('table runs past the end');
+    let table: unknown;
+    try {
+      table = packr.unpack(buf.subarray(envelopeHeadBytes, envelopeHeadBytes + tableBytes));
+    } catch (err) {
+      throw bad(`table is undecodable: ${(err as Error).message}`);
+    }
+    const t = table as { ids?: unknown; results?: unknown };
+    if (
+      !Array.isArray(t.ids) ||
+      !t.ids.every((x) => typeof x === 'string') ||
+      !Array.isArray(t.results) ||
+      t.results.length !== t.ids.length
+    ) {
+      throw bad('table has an unexpected shape');
+    }
+    const results = t.results as unknown[];
+    this.results = new Map((t.ids as string[]).map((id, i) => [id, results[i]]));
+    return buf.subarray(envelopeHeadBytes + tableBytes);
   }
 }

@@ -70,7 +70,11 @@ export class KvSnapshotWriter {
 
   records(records: readonly KvSnapshotRecord[]): Uint8Array {
     const parts = records.map((r) =>
-      packr.pack([r.key, r.createRevision, r.entries.map((e) => [e.version, e.value, e.revision, e.deleted])]),
+      packr.pack([
+        r.key,
+        r.createRevision,
+        r.entries.map((e) => [e.version, e.value, e.revision, e.deleted]),
+      ]),
     );
     this.count += records.length;
     return this.out(Buffer.concat(parts));

@@ -258,7 +258,8 @@ export class KvStore implements StateMachine<KvResult> {
       const upTo = keys.length === snapshotWalkKeys ? keys[keys.length - 1] : undefined;
       const from = view.cursor === undefined ? 0 : lowerBound(view.savedKeys, view.cursor, false);
       let to = from;
-      while (to < view.savedKeys.length && (upTo === undefined || compareKeys(view.savedKeys[to], upTo) <= 0)) to++;
+      while (to < view.savedKeys.length && (upTo === undefined || compareKeys(view.savedKeys[to], upTo) <= 0))
+        to++;
       const merged = mergeSorted(keys, view.savedKeys.slice(from, to));
       if (merged.length === 0) break;
       const records: KvSnapshotRecord[] = [];

@@ -22,10 +22,10 @@ import {
   encodeConfig,
   encodeEntryPayload,
   entryTypeCode,
-  plainBytes,
   rowChecksum,
 } from './entry-codec.js';
-import { prepareDatabase } from './sqlite-schema.js';
+import { prepareDatabase, snapshotRowChecksum } from './sqlite-schema.js';
+import { SnapshotFiles, type SnapshotFileRef } from './snapshot-files.js';
 import type { PersistBatch, RaftStorage } from './types.js';
 
 interface LogRow {
@@ -45,9 +45,14 @@ interface SnapshotRow {
   readonly idx: number;
   readonly term: number;
   readonly config: Buffer;
-  readonly data: Buffer;
+  readonly file: string;
+  readonly size: number;
+  readonly data_crc: number;
   readonly crc: number;
 }
+
+/** Log rows deleted per transaction after a compaction (each a few ms), one batch per turn. */
+const deleteBatchRows = 2000;
 interface MetaRow {
   readonly value: string;
   readonly crc: number;
@@ -63,21 +68,30 @@ interface LogBounds {
 export class SqliteStorage implements RaftStorage {
   private readonly db: Database.Database;
   private readonly filePath: string;
+  private readonly files: SnapshotFiles;
   private bounds: LogBounds;
   private closed = false;
+  /** The snapshot file the snapshot row names (null: none yet). */
+  private snapshotFile: string | null;
+  /** Log rows up to this index are covered by the snapshot and still to be deleted. */
+  private deleteUpTo: Index = 0;
+  private deleteTimer: NodeJS.Immediate | null = null;
 
   private readonly insertEntry: Database.Statement<[number, number, number, Uint8Array, number]>;
   private readonly deleteEntriesFrom: Database.Statement<[number]>;
   private readonly deleteEntriesUpTo: Database.Statement<[number]>;
   private readonly upsertHardState: Database.Statement<[number, string | null, number, number]>;
-  private readonly upsertSnapshot: Database.Statement<[number, number, Uint8Array, Uint8Array, number]>;
+  private readonly upsertSnapshot: Database.Statement<
+    [number, number, Uint8Array, string, number, number, number]
+  >;
+  private readonly deleteEntriesBetween: Database.Statement<[number, number]>;
   private readonly upsertMeta: Database.Statement<[string, string, number]>;
   private readonly selectEntries: Database.Statement<[], LogRow>;
   private readonly selectHardState: Database.Statement<[], HardStateRow>;
   private readonly selectSnapshot: Database.Statement<[], SnapshotRow>;
   private readonly selectMeta: Database.Statement<[string], MetaRow>;
-  private readonly persistTransaction: (batch: PersistBatch) => void;
-  private readonly compactTransaction: (snapshot: Snapshot) => void;
+  private readonly persistTransaction: (batch: PersistBatch, ref: SnapshotFileRef | null) => void;
+  private readonly compactTransaction: (snapshot: Snapshot, ref: SnapshotFileRef) => void;
 
   /**
    * Opens (creating if absent) the data file at filePath. Throws HaError HA_ERR_STORAGE_CORRUPT
@@ -86,41 +100,47 @@ export class SqliteStorage implements RaftStorage {
   static open(filePath: string): SqliteStorage {
     let db: Database.Database | null = null;
     try {
+      const files = new SnapshotFiles(`${filePath}.snap`);
+      files.prepare();
       db = new Database(filePath);
-      prepareDatabase(db, filePath);
-      return new SqliteStorage(db, filePath);
+      prepareDatabase(db, filePath, files);
+      return new SqliteStorage(db, filePath, files);
     } catch (err) {
       db?.close();
       throw asHaError(err, filePath, 'open');
     }
   }
 
-  private constructor(db: Database.Database, filePath: string) {
+  private constructor(db: Database.Database, filePath: string, files: SnapshotFiles) {
     this.db = db;
     this.filePath = filePath;
+    this.files = files;
 
     this.insertEntry = db.prepare('INSERT INTO log (idx, term, type, payload, crc) VALUES (?, ?, ?, ?, ?)');
     this.deleteEntriesFrom = db.prepare('DELETE FROM log WHERE idx >= ?');
     this.deleteEntriesUpTo = db.prepare('DELETE FROM log WHERE idx <= ?');
+    this.deleteEntriesBetween = db.prepare('DELETE FROM log WHERE idx > ? AND idx <= ?');
     this.upsertHardState = db.prepare(
       'INSERT OR REPLACE INTO hard_state (id, term, voted_for, commit_index, crc) VALUES (1, ?, ?, ?, ?)',
     );
     this.upsertSnapshot = db.prepare(
-      'INSERT OR REPLACE INTO snapshot (id, idx, term, config, data, crc) VALUES (1, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO snapshot (id, idx, term, config, file, size, data_crc, crc) VALUES (1, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.upsertMeta = db.prepare('INSERT OR REPLACE INTO meta (key, value, crc) VALUES (?, ?, ?)');
     this.selectEntries = db.prepare('SELECT idx, term, type, payload, crc FROM log ORDER BY idx');
     this.selectHardState = db.prepare(
       'SELECT term, voted_for, commit_index, crc FROM hard_state WHERE id = 1',
     );
-    this.selectSnapshot = db.prepare('SELECT idx, term, config, data, crc FROM snapshot WHERE id = 1');
+    this.selectSnapshot = db.prepare(
+      'SELECT idx, term, config, file, size, data_crc, crc FROM snapshot WHERE id = 1',
+    );
     this.selectMeta = db.prepare('SELECT value, crc FROM meta WHERE key = ?');
 
-    this.persistTransaction = db.transaction((batch: PersistBatch) => {
-      if (batch.snapshot !== null) {
+    this.persistTransaction = db.transaction((batch: PersistBatch, ref: SnapshotFileRef | null) => {
+      if (batch.snapshot !== null && ref !== null) {
         // A received snapshot replaces the whole log: entries after it came from another history.
         this.deleteEntriesFrom.run(0);
-        this.writeSnapshot(batch.snapshot);
+        this.writeSnapshotRow(batch.snapshot, ref);
       }
       const first = batch.entries[0];
       if (first !== undefined) {
@@ -129,10 +149,20 @@ export class SqliteStorage implements RaftStorage {
       }
       if (batch.hardState !== null) this.writeHardState(batch.hardState);
     });
-    this.compactTransaction = db.transaction((snapshot: Snapshot) => this.writeSnapshot(snapshot));
+    // Compaction records the snapshot and deletes the first batch of covered rows; the rest go
+    // a batch per turn (deleteCovered), so that no transaction holds the event loop for long.
+    this.compactTransaction = db.transaction((snapshot: Snapshot, ref: SnapshotFileRef) => {
+      this.writeSnapshotRow(snapshot, ref);
+    });
 
-    const snapshotIndex =
-      (db.prepare('SELECT idx FROM snapshot WHERE id = 1').pluck().get() as number | undefined) ?? 0;
+    const row = db.prepare('SELECT idx, file FROM snapshot WHERE id = 1').get() as
+      { idx: number; file: string } | undefined;
+    const snapshotIndex = row?.idx ?? 0;
+    this.snapshotFile = row?.file ?? null;
+    // Files no row names: a snapshot written before a crash, never recorded; or a replaced one.
+    files.removeAllBut(this.snapshotFile);
+    // Rows a compaction had not finished deleting.
+    this.deleteEntriesUpTo.run(snapshotIndex);
     const maxIndex = db.prepare('SELECT max(idx) FROM log').pluck().get() as number | null;
     this.bounds = { snapshotIndex, lastIndex: Math.max(maxIndex ?? 0, snapshotIndex) };
   }
@@ -160,28 +190,115 @@ export class SqliteStorage implements RaftStorage {
     this.assertOpen();
     if (batch.snapshot === null && batch.entries.length === 0 && batch.hardState === null) return;
     const bounds = boundsAfterBatch(this.bounds, batch);
+    let ref: SnapshotFileRef | null = null;
     try {
-      this.persistTransaction(batch);
+      if (batch.snapshot !== null) ref = this.files.writeSync(batch.snapshot.meta, batch.snapshot.data);
+      this.persistTransaction(batch, ref);
     } catch (err) {
+      if (ref !== null && ref.name !== this.snapshotFile) this.files.remove(ref.name);
       throw asHaError(err, this.filePath, 'persist');
     }
     // Only after the commit: a failed transaction rolled back and left the old bounds true.
     this.bounds = bounds;
+    if (ref !== null) this.replacedSnapshotFile(ref.name);
   }
 
   compact(snapshot: Snapshot): void {
     this.assertOpen();
+    this.checkCompaction(snapshot);
+    let ref: SnapshotFileRef | null = null;
+    try {
+      ref = this.files.writeSync(snapshot.meta, snapshot.data);
+      this.compactTransaction(snapshot, ref);
+    } catch (err) {
+      if (ref !== null && ref.name !== this.snapshotFile) this.files.remove(ref.name);
+      throw asHaError(err, this.filePath, 'compact');
+    }
+    this.compacted(snapshot, ref);
+  }
+
+  /**
+   * compact() with the snapshot file written by the file system's threads: the event loop only
+   * runs the small transaction that records it, then deletes the covered rows a batch per turn.
+   */
+  compactAsync(snapshot: Snapshot, done: (err: Error | null) => void): void {
+    this.assertOpen();
+    this.checkCompaction(snapshot);
+    this.files.writeAsync(snapshot.meta, snapshot.data).then(
+      (ref) => {
+        if (this.closed) {
+          done(new Error(`data file ${this.filePath} closed before the snapshot was recorded`));
+          return;
+        }
+        if (snapshot.meta.index <= this.bounds.snapshotIndex || snapshot.meta.index > this.bounds.lastIndex) {
+          // A snapshot from the leader replaced the log meanwhile.
+          if (ref.name !== this.snapshotFile) this.files.remove(ref.name);
+          done(
+            new Error(
+              `snapshot at ${snapshot.meta.index} superseded by the one at ${this.bounds.snapshotIndex}`,
+            ),
+          );
+          return;
+        }
+        try {
+          this.compactTransaction(snapshot, ref);
+        } catch (err) {
+          if (ref.name !== this.snapshotFile) this.files.remove(ref.name);
+          done(asHaError(err, this.filePath, 'compact') as Error);
+          return;
+        }
+        this.compacted(snapshot, ref);
+        done(null);
+      },
+      (err: unknown) => {
+        const e = err as NodeJS.ErrnoException;
+        done(
+          new HaError(
+            'HA_ERR_INTERNAL',
+            `data file ${this.filePath}: writing a snapshot failed: ${e.message}`,
+          ),
+        );
+      },
+    );
+  }
+
+  private checkCompaction(snapshot: Snapshot): void {
     assert(
       snapshot.meta.index >= this.bounds.snapshotIndex,
       'a snapshot must not be older than the stored one',
     );
     assert(snapshot.meta.index <= this.bounds.lastIndex, 'compaction cannot go past the last stored entry');
-    try {
-      this.compactTransaction(snapshot);
-    } catch (err) {
-      throw asHaError(err, this.filePath, 'compact');
-    }
+  }
+
+  private compacted(snapshot: Snapshot, ref: SnapshotFileRef): void {
+    const from = this.bounds.snapshotIndex;
     this.bounds = { snapshotIndex: snapshot.meta.index, lastIndex: this.bounds.lastIndex };
+    this.replacedSnapshotFile(ref.name);
+    this.deleteUpTo = Math.max(this.deleteUpTo, snapshot.meta.index);
+    if (this.deleteTimer === null) this.deleteCovered(from);
+  }
+
+  /** Deletes covered log rows after `from`, one batch per turn of the event loop. */
+  private deleteCovered(from: Index): void {
+    if (this.closed || from >= this.deleteUpTo) {
+      this.deleteTimer = null;
+      return;
+    }
+    const to = Math.min(from + deleteBatchRows, this.deleteUpTo);
+    try {
+      this.deleteEntriesBetween.run(from, to);
+    } catch {
+      // Left for the next open, which deletes every covered row.
+      this.deleteTimer = null;
+      return;
+    }
+    this.deleteTimer = setImmediate(() => this.deleteCovered(to));
+  }
+
+  private replacedSnapshotFile(name: string): void {
+    const old = this.snapshotFile;
+    this.snapshotFile = name;
+    if (old !== null && old !== name) this.files.remove(old);
   }
 
   /** Records which cluster and node this data file belongs to (or any other small fact). */
@@ -210,6 +327,8 @@ export class SqliteStorage implements RaftStorage {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.deleteTimer !== null) clearImmediate(this.deleteTimer);
+    this.deleteTimer = null;
     this.db.close();
   }
 
@@ -230,23 +349,24 @@ export class SqliteStorage implements RaftStorage {
     this.upsertHardState.run(term, votedFor, commit, rowChecksum([term, votedFor, commit]));
   }
 
-  private writeSnapshot(snapshot: Snapshot): void {
+  private writeSnapshotRow(snapshot: Snapshot, ref: SnapshotFileRef): void {
     const { index, term } = snapshot.meta;
     const config = encodeConfig(snapshot.meta.config);
     this.upsertSnapshot.run(
       index,
       term,
       config,
-      snapshot.data,
-      rowChecksum([index, term, config, snapshot.data]),
+      ref.name,
+      ref.size,
+      ref.crc,
+      snapshotRowChecksum(index, term, config, ref.name, ref.size, ref.crc),
     );
-    this.deleteEntriesUpTo.run(index);
   }
 
   private readSnapshot(): Snapshot | null {
     const row = this.selectSnapshot.get();
     if (row === undefined) return null;
-    if (row.crc !== rowChecksum([row.idx, row.term, row.config, row.data])) {
+    if (row.crc !== snapshotRowChecksum(row.idx, row.term, row.config, row.file, row.size, row.data_crc)) {
       throw this.corrupt('snapshot', row.idx, 'checksum mismatch');
     }
     let config: ClusterConfig;
@@ -255,7 +375,11 @@ export class SqliteStorage implements RaftStorage {
     } catch (err) {
       throw this.corrupt('snapshot', row.idx, (err as Error).message);
     }
-    return { meta: { index: row.idx, term: row.term, config }, data: plainBytes(row.data) };
+    const data = this.files.read(
+      { name: row.file, size: row.size, crc: row.data_crc },
+      `data file ${this.filePath}: snapshot index ${row.idx}`,
+    );
+    return { meta: { index: row.idx, term: row.term, config }, data };
   }
 
   private readHardState(): HardState | null {

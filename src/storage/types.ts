@@ -41,5 +41,12 @@ export interface RaftStorage {
    * is <= the applied index) and drop the entries it covers. Atomic.
    */
   compact(snapshot: Snapshot): void;
+  /**
+   * Optional asynchronous form of compact(): `done(null)` once the snapshot is durable and the
+   * covered entries are dropped, `done(err)` if nothing changed. Meanwhile persist() goes on. A
+   * snapshot no newer than the stored one when it is ready to be recorded (one received from
+   * the leader arrived meanwhile) is dropped and reported as an error.
+   */
+  compactAsync?(snapshot: Snapshot, done: (err: Error | null) => void): void;
   close(): void;
 }

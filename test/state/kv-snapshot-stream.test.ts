@@ -45,7 +45,10 @@ function drain(kv: KvStore, prng: Prng, driver: KvDriver, keySpace: number, chun
 describe('KvStore.snapshotStream', () => {
   const cases: Array<{ name: string; options: KvStoreOptions }> = [
     { name: 'default bounds', options: {} },
-    { name: 'tight bounds (evictions of both kinds during the stream)', options: { historyPerKeyMax: 3, historyKeysMax: 5 } },
+    {
+      name: 'tight bounds (evictions of both kinds during the stream)',
+      options: { historyPerKeyMax: 3, historyKeysMax: 5 },
+    },
   ];
   for (const { name, options } of cases) {
     it(`equals the snapshot at its opening under concurrent applies: ${name}`, () => {
