@@ -71,11 +71,15 @@ function main(): number {
   const seedsByInvariant = new Map<string, number[]>();
   let ops = 0;
   let faults = 0;
+  let chunks = 0;
+  let rewinds = 0;
   const mut = (args.unsteered ? ' --unsteered' : '') + (args.mutation ? ` --mutation ${args.mutation}` : '');
   for (let seed = from; seed < from + count; seed++) {
     const r = runSeed({ seed, verbose: args.verbose, mutations, faultPhaseMs, steered: !args.unsteered });
     ops += r.ops;
     faults += r.faults;
+    chunks += r.snapshotChunks;
+    rewinds += r.snapshotRewinds;
     if (args.verbose) for (const line of r.trace) process.stdout.write(`${line}\n`);
     if (r.violation) {
       failures++;
@@ -93,7 +97,9 @@ function main(): number {
     }
   }
   const secs = (performance.now() - started) / 1000;
-  process.stdout.write(`${ops} client ops, ${faults} faults, ${secs.toFixed(1)} s\n`);
+  process.stdout.write(
+    `${ops} client ops, ${faults} faults, ${chunks} snapshot chunks (${rewinds} resumed), ${secs.toFixed(1)} s\n`,
+  );
   for (const [invariant, seeds] of seedsByInvariant) {
     process.stdout.write(`  ${invariant}: ${seeds.length} (seeds ${seeds.join(' ')})\n`);
   }

@@ -36,6 +36,8 @@ export interface SeedResult {
   readonly events: number;
   readonly voters: number;
   readonly trace: readonly string[];
+  readonly snapshotChunks: number;
+  readonly snapshotRewinds: number;
 }
 
 const tickMs = 10;
@@ -102,11 +104,15 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // Automatic voter management (DESIGN §2): a controller that reacts to every new leader by
   // asking it for a membership change at once, as an autopilot promoting a standby would.
   const autopilot = prng.next() < 0.3;
+  // Snapshots travel in chunks; small chunks make a transfer many messages long, so that loss,
+  // duplication, reordering, resets and crashes land in the middle of one.
+  const snapshotChunkBytes = pick([256, 1024, 4096, 1 << 20]);
   trace(
     `cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}; ` +
       `appends of ${entriesPerAppendMax}, ${inflightMax} in flight, check-quorum ${checkQuorum ? 'on' : 'off'}, ` +
       `fast failover ${fastFailover ? 'on' : 'off'}, pending reads ${pendingReadsMax}, ` +
-      `writes ${writeProfile}, timers up to ${timerLatenessMaxUs / 1000} ms late` +
+      `writes ${writeProfile}, timers up to ${timerLatenessMaxUs / 1000} ms late, ` +
+      `snapshot chunks of ${snapshotChunkBytes} bytes` +
       `${autopilot ? ', autopilot' : ''}` +
       `${storm ? ', storm' : ''}${figure8Seed ? ', figure-8 scenarios' : ''}`,
   );
@@ -138,6 +144,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
           checkQuorum,
           fastFailover,
           pendingReadsMax,
+          snapshotChunkBytes,
           ...opts.raft,
         },
         snapshotEntries,
@@ -759,6 +766,8 @@ export function runSeed(opts: SeedOptions): SeedResult {
     events: scheduler.eventsRun,
     voters: voterCount,
     trace: traceLines,
+    snapshotChunks: network.snapshotChunksDelivered,
+    snapshotRewinds: network.snapshotRewinds,
   };
 }
 

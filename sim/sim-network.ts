@@ -36,6 +36,9 @@ export class SimNetwork {
   private readonly endpoints = new Map<NodeId, NetworkEndpoint>();
   messagesSent = 0;
   messagesDropped = 0;
+  /** Snapshot chunks delivered, and answers asking the leader to resume elsewhere. */
+  snapshotChunksDelivered = 0;
+  snapshotRewinds = 0;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -158,6 +161,8 @@ export class SimNetwork {
     }
     const ep = this.endpoints.get(msg.to);
     if (!ep || !ep.isUp()) return;
+    if (msg.type === 'snapshotChunk') this.snapshotChunksDelivered++;
+    if (msg.type === 'snapshotChunkResp' && msg.rewind) this.snapshotRewinds++;
     ep.deliver(() => this.handlers.get(msg.to)?.onMessage(msg));
   }
 }

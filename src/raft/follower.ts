@@ -5,7 +5,7 @@
 import type { RaftNode } from './node.js';
 import { stopLeading } from './leader.js';
 import { failForwardedReads } from './read-index.js';
-import type { AppendMsg, HeartbeatMsg, Index, NodeId, SnapshotMsg, Term } from './types.js';
+import type { AppendMsg, HeartbeatMsg, Index, NodeId, SnapshotChunkMsg, SnapshotMsg, Term } from './types.js';
 
 export function becomeFollower(r: RaftNode, term: Term, leader: NodeId | null): void {
   if (term > r.term) {
@@ -35,7 +35,7 @@ export function acceptLeaderContact(r: RaftNode, leader: NodeId): void {
 
 function replyAppend(
   r: RaftNode,
-  m: AppendMsg | SnapshotMsg,
+  m: AppendMsg | SnapshotMsg | SnapshotChunkMsg,
   reject: boolean,
   matchIndex: Index,
   hintIndex: Index,
@@ -123,4 +123,81 @@ export function handleSnapshot(r: RaftNode, m: SnapshotMsg): void {
   }
   r.installSnapshot(m.snapshot);
   replyAppend(r, m, false, meta.index, 0);
+}
+
+/**
+ * InstallSnapshot in chunks (§5.3): chunks are kept only in order, each checked by the CRC-32
+ * of the whole prefix it completes; anything else is answered with what is held (`rewind`), so
+ * that the leader resumes there — after a lost or duplicated chunk, a reconnect, or a restart of
+ * either side. The snapshot is installed only once all of it arrived intact.
+ */
+export function handleSnapshotChunk(r: RaftNode, m: SnapshotChunkMsg): void {
+  const meta = m.meta;
+  if (meta.index <= r.commit) {
+    replyAppend(r, m, false, r.commit, 0);
+    return;
+  }
+  if (r.log.term(meta.index) === meta.term) {
+    // Our log already holds the snapshot's last entry, so it matches up to there: keep the log.
+    r.snapshotRecv = null;
+    r.advanceCommit(meta.index);
+    replyAppend(r, m, false, meta.index, 0);
+    return;
+  }
+  let recv = r.snapshotRecv;
+  if (
+    recv === null ||
+    recv.meta.index !== meta.index ||
+    recv.meta.term !== meta.term ||
+    recv.total !== m.total
+  ) {
+    if (m.offset !== 0) {
+      replyChunk(r, m, 0, true);
+      return;
+    }
+    recv = r.snapshotRecv = { meta, total: m.total, parts: [], received: 0, crc: 0 };
+  }
+  if (m.offset !== recv.received) {
+    replyChunk(r, m, recv.received, true);
+    return;
+  }
+  const end = recv.received + m.data.length;
+  const crc = r.opts.crc32(m.data, recv.crc);
+  if (crc !== m.crc || end > recv.total || (m.data.length === 0 && end < recv.total)) {
+    // Damaged on the way, or another snapshot of the same index, term and size: start over.
+    r.snapshotRecv = null;
+    replyChunk(r, m, 0, true);
+    return;
+  }
+  recv.parts.push(m.data);
+  recv.received = end;
+  recv.crc = crc;
+  if (end < recv.total) {
+    replyChunk(r, m, end, false);
+    return;
+  }
+  r.snapshotRecv = null;
+  const data = new Uint8Array(recv.total);
+  let at = 0;
+  for (const part of recv.parts) {
+    data.set(part, at);
+    at += part.length;
+  }
+  r.installSnapshot({ meta: recv.meta, data });
+  replyAppend(r, m, false, meta.index, 0);
+}
+
+function replyChunk(r: RaftNode, m: SnapshotChunkMsg, received: number, rewind: boolean): void {
+  r.send({
+    type: 'snapshotChunkResp',
+    from: r.id,
+    to: m.from,
+    term: r.term,
+    index: m.meta.index,
+    snapshotTerm: m.meta.term,
+    received,
+    rewind,
+    seq: m.seq,
+    tick: m.tick,
+  });
 }

@@ -10,12 +10,20 @@ import { Progress } from './progress.js';
 import { quorumSize, quorumValue } from './quorum.js';
 import { confirmReads, failLeaderReads, releaseWaitingReads } from './read-index.js';
 import { maybeSendTimeoutNow } from './transfer.js';
-import type { AppendRespMsg, Entry, HeartbeatRespMsg, NodeId } from './types.js';
+import type {
+  AppendRespMsg,
+  Entry,
+  HeartbeatRespMsg,
+  NodeId,
+  Snapshot,
+  SnapshotChunkRespMsg,
+} from './types.js';
 
 export function becomeLeader(r: RaftNode): void {
   assert(r.role === 'candidate', `becomeLeader from ${r.role}`);
   r.role = 'leader';
   r.leader = r.id;
+  r.snapshotRecv = null;
   r.votes.clear();
   r.heartbeatElapsedTicks = 0;
   r.transferee = null;
@@ -142,8 +150,70 @@ function sendSnapshot(r: RaftNode, to: NodeId): void {
   const pr = r.progress.get(to)!;
   const snapshot = r.snapshot;
   assert(snapshot.meta.index === r.log.snapshotIndex, 'kept snapshot matches the log offset');
-  r.send({ type: 'snapshot', from: r.id, to, term: r.term, snapshot, seq: r.readSeq, tick: r.nowTicks });
-  pr.becomeSnapshot(snapshot.meta.index, r.nowTicks);
+  pr.becomeSnapshot(snapshot, r.nowTicks);
+  sendSnapshotChunk(r, to, pr);
+}
+
+/** Sends the chunk of pr.sending that starts at pr.snapshotOffset (the only one in flight). */
+function sendSnapshotChunk(r: RaftNode, to: NodeId, pr: Progress): void {
+  const snapshot = pr.sending;
+  assert(snapshot !== null, 'snapshot state without a snapshot');
+  const total = snapshot.data.length;
+  const offset = pr.snapshotOffset;
+  const end = Math.min(total, offset + r.opts.snapshotChunkBytes);
+  r.send({
+    type: 'snapshotChunk',
+    from: r.id,
+    to,
+    term: r.term,
+    meta: snapshot.meta,
+    offset,
+    total,
+    crc: prefixCrc(r, snapshot, end),
+    data: snapshot.data.subarray(offset, end),
+    seq: r.readSeq,
+    tick: r.nowTicks,
+  });
+  pr.snapshotSentTick = r.nowTicks;
+}
+
+/**
+ * CRC-32 of snapshot bytes [0, end), where end is a chunk boundary or the total. Computed once
+ * per snapshot and chunk, whichever follower asks first (chunk k's value continues chunk k-1's).
+ */
+function prefixCrc(r: RaftNode, snapshot: Snapshot, end: number): number {
+  let crcs = prefixCrcs.get(snapshot);
+  if (crcs === undefined) {
+    crcs = [0];
+    prefixCrcs.set(snapshot, crcs);
+  }
+  const step = r.opts.snapshotChunkBytes;
+  const k = Math.ceil(end / step);
+  for (let i = crcs.length; i <= k; i++) {
+    const from = (i - 1) * step;
+    const to = Math.min(snapshot.data.length, i * step);
+    crcs.push(r.opts.crc32(snapshot.data.subarray(from, to), crcs[i - 1]));
+  }
+  return crcs[k];
+}
+
+/** Per snapshot (dropped with it), the prefix CRC at each chunk boundary. */
+const prefixCrcs = new WeakMap<Snapshot, number[]>();
+
+/** The follower says how much of the snapshot it holds: send the next chunk from there. */
+export function handleSnapshotChunkResp(r: RaftNode, m: SnapshotChunkRespMsg): void {
+  const pr = r.progress.get(m.from);
+  if (!pr) return;
+  noteContact(r, pr, m.seq, m.tick);
+  if (r.role !== 'leader') return;
+  const snapshot = pr.sending;
+  if (pr.state !== 'snapshot' || snapshot === null) return;
+  if (m.index !== snapshot.meta.index || m.snapshotTerm !== snapshot.meta.term) return;
+  // The whole snapshot arrived: the follower answers its install with an appendResp.
+  if (!(m.received >= 0 && m.received < snapshot.data.length)) return;
+  // The follower's count is authoritative (it may have restarted and hold less than before).
+  pr.snapshotOffset = m.received;
+  sendSnapshotChunk(r, m.from, pr);
 }
 
 /** Fills every follower's pipeline; `allowEmpty` also sends commit-only appends. */
@@ -214,6 +284,11 @@ export function handleHeartbeatResp(r: RaftNode, m: HeartbeatRespMsg): void {
   noteContact(r, pr, m.seq, m.tick);
   if (r.role !== 'leader') return;
   pr.probeSent = false;
+  if (pr.state === 'snapshot' && pr.sending !== null && pr.lostBefore(m.tick)) {
+    // The chunk in flight (or its answer) was lost: send it again from what was confirmed.
+    sendSnapshotChunk(r, m.from, pr);
+    return;
+  }
   if (pr.lostBefore(m.tick)) pr.becomeProbe();
   if (pr.match < r.log.lastIndex) pump(r, m.from, false);
 }

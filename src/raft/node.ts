@@ -21,6 +21,7 @@ import type {
   ReadState,
   Role,
   Snapshot,
+  SnapshotMeta,
   SoftState,
   Term,
 } from './types.js';
@@ -38,6 +39,15 @@ export interface PendingRead {
 export interface WaitingRead {
   readonly ctx: string;
   readonly from: NodeId;
+}
+
+/** A snapshot arriving in chunks: those received so far, in order, and their running CRC-32. */
+export interface SnapshotReceive {
+  readonly meta: SnapshotMeta;
+  readonly total: number;
+  readonly parts: Uint8Array[];
+  received: number;
+  crc: number;
 }
 
 export class RaftNode {
@@ -102,6 +112,8 @@ export class RaftNode {
   readFailures: ReadFailure[] = [];
   proposalFailures: ProposalFailure[] = [];
   pendingSnapshot: Snapshot | null = null;
+  /** Follower: the leader's snapshot arriving in chunks, held in memory until it is whole. */
+  snapshotRecv: SnapshotReceive | null = null;
   /** Entries up to here are durable on this node (for a leader: its own match index). */
   persistedIndex: Index;
   persistedHardState: HardState;

@@ -1,3 +1,4 @@
+import { crc32 } from './crc32.js';
 import { leaseTicksFor } from './lease.js';
 import type { NodeId, Prng, RaftOptions } from './types.js';
 
@@ -21,6 +22,8 @@ export function defaultRaftOptions(
     entriesPerAppendMax: 64,
     appendBytesMax: 1024 * 1024,
     inflightMax: 32,
+    snapshotChunkBytes: 1024 * 1024,
+    crc32,
     uncommittedEntriesMax: 4096,
     uncommittedBytesMax: 64 * 1024 * 1024,
     pendingReadsMax: 1024,

@@ -4,9 +4,10 @@
 //    before the next (or retried after a heartbeat response);
 //  - replicate: the logs match up to `match`; appends are pipelined optimistically, `next`
 //    advancing on send, with at most inflightMax unacknowledged messages;
-//  - snapshot: the follower needs compacted entries; a snapshot was sent and the leader waits.
+//  - snapshot: the follower needs compacted entries; the leader sends `sending` in chunks, one
+//    in flight at a time, from `snapshotOffset` (the bytes the follower confirmed holding).
 
-import type { Index } from './types.js';
+import type { Index, Snapshot } from './types.js';
 
 export interface Inflight {
   readonly lastIndex: Index;
@@ -28,7 +29,12 @@ export class Progress {
    * first. */
   inflights: Inflight[] = [];
   pendingSnapshotIndex: Index = 0;
+  /** Snapshot state: leader tick of the last chunk sent. */
   snapshotSentTick = 0;
+  /** Snapshot state: the snapshot being sent (kept even if the leader compacts meanwhile). */
+  sending: Snapshot | null = null;
+  /** Snapshot state: bytes the follower confirmed; the next chunk starts here. */
+  snapshotOffset = 0;
   /** Leader tick when this peer was last heard from in the current term (check-quorum). */
   lastContactTick: number;
   /** Highest leader tick echoed by this peer (lease, §6.4.1). */
@@ -42,6 +48,7 @@ export class Progress {
   }
 
   becomeProbe(): void {
+    this.sending = null;
     this.state = 'probe';
     this.probeSent = false;
     this.inflights = [];
@@ -49,18 +56,21 @@ export class Progress {
   }
 
   becomeReplicate(): void {
+    this.sending = null;
     this.state = 'replicate';
     this.probeSent = false;
     this.inflights = [];
     this.next = this.match + 1;
   }
 
-  becomeSnapshot(snapshotIndex: Index, nowTicks: number): void {
+  becomeSnapshot(snapshot: Snapshot, nowTicks: number): void {
     this.state = 'snapshot';
     this.probeSent = false;
     this.inflights = [];
-    this.pendingSnapshotIndex = snapshotIndex;
+    this.pendingSnapshotIndex = snapshot.meta.index;
     this.snapshotSentTick = nowTicks;
+    this.sending = snapshot;
+    this.snapshotOffset = 0;
   }
 
   /**

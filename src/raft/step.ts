@@ -9,8 +9,9 @@ import {
   handleAppend,
   handleHeartbeat,
   handleSnapshot,
+  handleSnapshotChunk,
 } from './follower.js';
-import { handleAppendResp, handleHeartbeatResp } from './leader.js';
+import { handleAppendResp, handleHeartbeatResp, handleSnapshotChunkResp } from './leader.js';
 import type { RaftNode } from './node.js';
 import { proposeLocal } from './proposals.js';
 import { handleReadIndex, handleReadIndexResp } from './read-index.js';
@@ -21,6 +22,7 @@ const fromLeaderTypes: ReadonlySet<Message['type']> = new Set([
   'append',
   'heartbeat',
   'snapshot',
+  'snapshotChunk',
   'timeoutNow',
 ]);
 
@@ -68,6 +70,14 @@ export function step(r: RaftNode, m: Message): void {
       acceptLeaderContact(r, m.from);
       handleSnapshot(r, m);
       return;
+    case 'snapshotChunk':
+      if (r.role === 'leader') return;
+      acceptLeaderContact(r, m.from);
+      handleSnapshotChunk(r, m);
+      return;
+    case 'snapshotChunkResp':
+      if (r.role === 'leader') handleSnapshotChunkResp(r, m);
+      return;
     case 'appendResp':
       if (r.role === 'leader') handleAppendResp(r, m);
       return;
@@ -114,6 +124,7 @@ function answerStale(r: RaftNode, m: Message): void {
     case 'append':
     case 'heartbeat':
     case 'snapshot':
+    case 'snapshotChunk':
     case 'timeoutNow':
       r.send({
         type: 'appendResp',

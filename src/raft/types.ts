@@ -147,6 +147,36 @@ export interface SnapshotMsg extends MessageBase {
   readonly seq: number;
   readonly tick: number;
 }
+/**
+ * One chunk of the leader's snapshot (thesis §5.3 sends it in pieces, its "offset" and "done"
+ * fields): bytes [offset, offset + data.length) of a snapshot of `total` bytes; `crc` is the
+ * CRC-32 of bytes [0, offset + data.length), so each chunk checks the whole prefix. The follower
+ * keeps the chunks in order and installs the snapshot only when all of it arrived intact.
+ */
+export interface SnapshotChunkMsg extends MessageBase {
+  readonly type: 'snapshotChunk';
+  readonly meta: SnapshotMeta;
+  readonly offset: number;
+  readonly total: number;
+  readonly crc: number;
+  readonly data: Uint8Array;
+  readonly seq: number;
+  readonly tick: number;
+}
+/**
+ * The follower holds the first `received` bytes of the snapshot at (index, snapshotTerm). With
+ * `rewind`, the chunk it answers did not follow on (lost, reordered, or the follower restarted):
+ * the leader resumes at `received`.
+ */
+export interface SnapshotChunkRespMsg extends MessageBase {
+  readonly type: 'snapshotChunkResp';
+  readonly index: Index;
+  readonly snapshotTerm: Term;
+  readonly received: number;
+  readonly rewind: boolean;
+  readonly seq: number;
+  readonly tick: number;
+}
 export interface TimeoutNowMsg extends MessageBase {
   readonly type: 'timeoutNow';
 }
@@ -188,6 +218,8 @@ export type Message =
   | HeartbeatMsg
   | HeartbeatRespMsg
   | SnapshotMsg
+  | SnapshotChunkMsg
+  | SnapshotChunkRespMsg
   | TimeoutNowMsg
   | ProposeMsg
   | ProposeRespMsg
@@ -272,6 +304,13 @@ export interface RaftOptions {
   readonly appendBytesMax: number;
   /** Append messages in flight to one follower before the leader waits for acknowledgements. */
   readonly inflightMax: number;
+  /**
+   * Bytes of snapshot per snapshotChunk message (well below the transport's frame limit). One
+   * chunk is in flight per follower; the next leaves when it is answered.
+   */
+  readonly snapshotChunkBytes: number;
+  /** CRC-32 (IEEE) continuing from `previous`; the core's own (crc32.ts) unless a faster one is given. */
+  readonly crc32: (data: Uint8Array, previous: number) => number;
   /** Uncommitted entries a leader accepts before refusing proposals (HA_ERR_BUSY). */
   readonly uncommittedEntriesMax: number;
   /**

@@ -8,6 +8,7 @@
 // node: a follower forwards the proposal to the leader and resolves its caller when the entry,
 // identified by its request id, comes back through the log.
 import assert from 'node:assert/strict';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { HaError } from '../errors.js';
 import { RaftCore, defaultRaftOptions } from '../raft/index.js';
 import type {
@@ -180,7 +181,11 @@ export class RaftNode<R> {
     this.snapshotIndex = snap.meta.index;
     this.lastSnapshotBytes = snap.data.length;
     this.compactionJitter = this.drawCompactionJitter();
-    const raftOptions = defaultRaftOptions(opts.id, opts.prng, { ...opts.raft, mutations: opts.mutations });
+    const raftOptions = defaultRaftOptions(opts.id, opts.prng, {
+      crc32: zlibCrc32,
+      ...opts.raft,
+      mutations: opts.mutations,
+    });
     this.core = new RaftCore(raftOptions, { ...initial, applied: snap.meta.index });
   }
 
@@ -915,5 +920,5 @@ export class RaftNode<R> {
 
 /** Leader-to-follower replication: depends on the leader's term, not on its own log being durable. */
 function isReplication(m: Message): boolean {
-  return m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
+  return m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot' || m.type === 'snapshotChunk';
 }

@@ -21,7 +21,7 @@ export const capabilitiesMax = 64;
  * one to a peer only if the peer's hello named it, so that a cluster upgraded one node at a time
  * never hands an older node a frame it would refuse (which closes the connection).
  */
-export const messageCapabilities = ['msg:proposeResp'] as const;
+export const messageCapabilities = ['msg:proposeResp', 'msg:snapshotChunk'] as const;
 export const capabilityLengthMax = 64;
 export const clusterIdLengthMax = 255;
 

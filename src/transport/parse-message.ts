@@ -11,6 +11,8 @@ import type {
   NodeId,
   ProposeErrorCode,
   Snapshot,
+  SnapshotChunkMsg,
+  SnapshotMeta,
 } from '../raft/types.js';
 
 /** Node ids are short names; a longer one in a frame is garbage, not a node. */
@@ -26,6 +28,8 @@ const messageTypes: ReadonlySet<string> = new Set<MessageType>([
   'heartbeat',
   'heartbeatResp',
   'snapshot',
+  'snapshotChunk',
+  'snapshotChunkResp',
   'timeoutNow',
   'propose',
   'proposeResp',
@@ -143,15 +147,36 @@ function entries(o: Obj, prevLogIndex: number): Entry[] {
 
 function snapshot(o: Obj, key: string): Snapshot {
   const s = obj(o, key, '');
-  const meta = obj(s, 'meta', key);
-  const metaPath = `${key}.meta`;
+  return { meta: snapshotMeta(s, 'meta', key), data: bytes(s, 'data', key) };
+}
+
+function snapshotMeta(o: Obj, key: string, prefix: string): SnapshotMeta {
+  const meta = obj(o, key, prefix);
+  const metaPath = at(prefix, key);
   return {
-    meta: {
-      index: uint(meta, 'index', metaPath),
-      term: uint(meta, 'term', metaPath),
-      config: clusterConfig(meta, 'config', metaPath),
-    },
-    data: bytes(s, 'data', key),
+    index: uint(meta, 'index', metaPath),
+    term: uint(meta, 'term', metaPath),
+    config: clusterConfig(meta, 'config', metaPath),
+  };
+}
+
+function snapshotChunk(f: Obj, base: { from: NodeId; to: NodeId; term: number }): SnapshotChunkMsg {
+  const total = uint(f, 'total', '');
+  const offset = uint(f, 'offset', '');
+  const data = bytes(f, 'data', '');
+  const crc = uint(f, 'crc', '');
+  if (crc > 0xffffffff) fail('crc', 'a 32-bit checksum');
+  if (offset + data.length > total) fail('data', `at most total - offset (${total - offset}) bytes`);
+  return {
+    type: 'snapshotChunk',
+    ...base,
+    meta: snapshotMeta(f, 'meta', ''),
+    offset,
+    total,
+    crc,
+    data,
+    seq: uint(f, 'seq', ''),
+    tick: uint(f, 'tick', ''),
   };
 }
 
@@ -240,6 +265,21 @@ export function parseMessage(frame: unknown): Message {
         to,
         term,
         snapshot: snapshot(f, 'snapshot'),
+        seq: uint(f, 'seq', ''),
+        tick: uint(f, 'tick', ''),
+      };
+    case 'snapshotChunk':
+      return snapshotChunk(f, { from, to, term });
+    case 'snapshotChunkResp':
+      return {
+        type: t,
+        from,
+        to,
+        term,
+        index: uint(f, 'index', ''),
+        snapshotTerm: uint(f, 'snapshotTerm', ''),
+        received: uint(f, 'received', ''),
+        rewind: bool(f, 'rewind', ''),
         seq: uint(f, 'seq', ''),
         tick: uint(f, 'tick', ''),
       };

@@ -246,6 +246,15 @@ export class TlsTransport implements Transport {
       this.#dropped.unsupported++;
       return;
     }
+    // Snapshots travel in chunks since 'msg:snapshotChunk'; an older peer cannot take them and
+    // must be upgraded before it can catch up from a snapshot (docs/ARCHITECTURE.md).
+    if (
+      (msg.type === 'snapshotChunk' || msg.type === 'snapshotChunkResp') &&
+      !link.peerHas('msg:snapshotChunk')
+    ) {
+      this.#dropped.unsupported++;
+      return;
+    }
     const verdict = link.canSend();
     if (verdict !== 'sent') {
       this.#dropped[verdict === 'peer-down' ? 'peerDown' : 'queueFull']++;

@@ -42,6 +42,27 @@ const samples: Message[] = [
   { ...base, type: 'propose', data: new Uint8Array(0), requestId: 'req-2' },
   { ...base, type: 'readIndex', ctx: 'ctx-1' },
   { ...base, type: 'readIndexResp', ctx: 'ctx-1', index: -1 },
+  {
+    ...base,
+    type: 'snapshotChunk',
+    meta: { index: 50, term: 4, config },
+    offset: 1024,
+    total: 4096,
+    crc: 0xfedcba98,
+    data: new Uint8Array(1024).fill(3),
+    seq: 6,
+    tick: 103,
+  },
+  {
+    ...base,
+    type: 'snapshotChunkResp',
+    index: 50,
+    snapshotTerm: 4,
+    received: 2048,
+    rewind: true,
+    seq: 6,
+    tick: 103,
+  },
 ];
 
 function decodeAll(decoder: FrameDecoder, chunks: Uint8Array[]): unknown[] {
@@ -249,5 +270,20 @@ describe('parseMessage', () => {
   test('drops fields that do not belong to the message type', () => {
     const parsed = parseMessage({ ...samples[9], extra: 'x' });
     assert.deepEqual(parsed, samples[9]);
+  });
+
+  test('refuses a snapshot chunk that runs past its total or carries a checksum wider than 32 bits', () => {
+    badField(
+      () => parseMessage({ ...samples[13], offset: 3500 }),
+      'peer frame: field data: expected at most total - offset (596) bytes',
+    );
+    badField(
+      () => parseMessage({ ...samples[13], crc: 2 ** 32 }),
+      'peer frame: field crc: expected a 32-bit checksum',
+    );
+    badField(
+      () => parseMessage({ ...samples[14], rewind: 'yes' }),
+      'peer frame: field rewind: expected boolean',
+    );
   });
 });
