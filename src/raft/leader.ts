@@ -259,14 +259,24 @@ export function handleAppendResp(r: RaftNode, m: AppendRespMsg): void {
   noteContact(r, pr, m.seq, m.tick);
   if (r.role !== 'leader') return; // confirming a read cannot end leadership, but stay defensive
   if (m.reject) {
-    // A rejection at or below a known match is stale; one during snapshot predates the snapshot.
-    if (pr.state === 'snapshot' || !(m.hintIndex >= pr.match)) return;
+    // A rejection during snapshot predates the snapshot. One below a known match is stale if it
+    // answers a message sent before that match was acknowledged; if it answers a later one, the
+    // follower no longer holds what it acknowledged (its data directory was wiped or restored
+    // from an old copy): forget the match, or the leader would probe above the follower's log
+    // for ever and never send the snapshot it needs.
+    if (pr.state === 'snapshot') return;
+    if (!(m.hintIndex >= pr.match)) {
+      if (!(m.tick > pr.matchTick) || r.opts.mutations?.keepLostMatch) return;
+      pr.match = 0;
+      pr.lostLogs++;
+    }
     const previousNext = pr.next;
     pr.becomeProbe();
     pr.next = Math.max(pr.match + 1, Math.min(previousNext - 1, m.hintIndex + 1));
     sendAppend(r, m.from, true);
     return;
   }
+  if (m.matchIndex >= pr.match) pr.matchTick = Math.max(pr.matchTick, m.tick);
   const advanced = pr.updateMatch(m.matchIndex);
   if (pr.state === 'probe') pr.becomeReplicate();
   else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshotIndex) pr.becomeReplicate();
@@ -290,7 +300,10 @@ export function handleHeartbeatResp(r: RaftNode, m: HeartbeatRespMsg): void {
     return;
   }
   if (pr.lostBefore(m.tick)) pr.becomeProbe();
-  if (pr.match < r.log.lastIndex) pump(r, m.from, false);
+  // In probe state the leader does not know where the follower's log ends, even when its match
+  // says "up to date": after a reconnect the follower may have restarted with less (a wiped
+  // disk). One empty append per heartbeat answer asks, until one is acknowledged.
+  if (pr.match < r.log.lastIndex || pr.state === 'probe') pump(r, m.from, pr.state === 'probe');
 }
 
 /**

@@ -21,6 +21,10 @@ export const NO_TICK = Number.NEGATIVE_INFINITY;
 
 export class Progress {
   match: Index = 0;
+  /** Leader tick echoed by the newest acknowledgement of at least `match` (see handleAppendResp). */
+  matchTick = NO_TICK;
+  /** Times this follower was found to have lost entries it had acknowledged (a wiped disk). */
+  lostLogs = 0;
   next: Index;
   state: ProgressState = 'probe';
   /** Probe state: an append is outstanding; further ones wait for its answer or a heartbeat. */

@@ -185,4 +185,32 @@ describe('snapshots in chunks (§5.3)', () => {
     assert.ok(resp && resp.type === 'snapshotChunkResp' && resp.rewind && resp.received === 0);
     assert.equal(cluster.node(behind).status().snapshotIndex, 0);
   });
+
+  for (const keepLostMatch of [false, true]) {
+    it(`a follower whose log was wiped gets the snapshot (Raft assumes durable logs; the leader notices)${keepLostMatch ? ': not with the match kept (mutation)' : ''}`, () => {
+      const cluster = new Cluster([a, b, c], {
+        overrides: { snapshotChunkBytes: 64, mutations: { keepLostMatch } },
+      });
+      const leader = cluster.electLeader();
+      for (let i = 0; i < 20; i++) cluster.propose(leader, `value-${i}`);
+      cluster.tick(2);
+      const behind = [a, b, c].find((n) => n !== leader)!;
+      const st = cluster.node(leader).status();
+      cluster.node(leader).compact(st.applied, encode(JSON.stringify(cluster.applied.get(leader))));
+      // The follower acknowledged everything, then comes back with an empty data directory.
+      const config = { voters: [a, b, c], learners: [] };
+      cluster.add(behind, config, 99, { overrides: { snapshotChunkBytes: 64 } });
+      cluster.node(leader).peerDisconnected(behind);
+      const caughtUp = (): boolean => cluster.node(behind).status().snapshotIndex === st.applied;
+      if (keepLostMatch) {
+        cluster.tick(50);
+        assert.equal(caughtUp(), false, 'the leader probes above the empty log for ever');
+        return;
+      }
+      cluster.tickUntil(caughtUp, 50);
+      cluster.propose(leader, 'after');
+      cluster.tick(2);
+      assert.deepEqual(cluster.applied.get(behind), cluster.applied.get(leader));
+    });
+  }
 });
