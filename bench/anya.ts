@@ -20,6 +20,11 @@ export class AnyaCluster implements BenchCluster {
 
   private constructor(private readonly cluster: LocalCluster) {}
 
+  /** The agent processes underneath (for workloads that need their data directories). */
+  get local(): LocalCluster {
+    return this.cluster;
+  }
+
   /**
    * Writes certificates and node.yaml files with the default timings; starts nothing. With keepDir
    * the directory (data, logs) outlives destroy().

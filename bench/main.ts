@@ -6,6 +6,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AnyaCluster } from './anya.js';
+import { mibMax, runCatchup, type CatchupResult } from './catchup.js';
 import { liveClusters } from './common.js';
 import { EtcdCluster, etcdInstalled, etcdVersion } from './etcd.js';
 import { faults, runFailover, trialsMax, type Fault, type FailoverResult } from './failover.js';
@@ -20,6 +21,7 @@ const usage = `usage: npm run bench -- <workload> [options]
   failover [--nodes 3|5] [--trials N] [--fault kill|stop|partition|term]   (defaults 3, 10, kill)
   write    [--clients N] [--seconds S]                                    (defaults 1, 10)
   idle     [--seconds S]                                                  (default 30)
+  catchup  [--mib N]   fill to N MiB, wipe a follower, time its catch-up   (default 256)
 common:    --compare etcd   run the same workload against a 3-member etcd cluster too
            --keep           keep cluster directories (data, logs) for inspection`;
 
@@ -34,8 +36,9 @@ const heartbeatIntervalMs = Math.min(
 );
 
 interface Args {
-  workload: 'failover' | 'write' | 'idle';
+  workload: 'failover' | 'write' | 'idle' | 'catchup';
   nodes: number;
+  mib: number;
   trials: number;
   fault: Fault;
   clients: number;
@@ -68,6 +71,7 @@ function parse(argv: string[]): Args {
       fault: { type: 'string' },
       clients: { type: 'string' },
       seconds: { type: 'string' },
+      mib: { type: 'string' },
       compare: { type: 'string' },
       keep: { type: 'boolean' },
       inside: { type: 'boolean' },
@@ -79,8 +83,11 @@ function parse(argv: string[]): Args {
     process.exit(0);
   }
   const workload = positionals[0];
-  if (positionals.length !== 1 || (workload !== 'failover' && workload !== 'write' && workload !== 'idle')) {
-    fail('expected one workload: failover, write or idle');
+  if (
+    positionals.length !== 1 ||
+    (workload !== 'failover' && workload !== 'write' && workload !== 'idle' && workload !== 'catchup')
+  ) {
+    fail('expected one workload: failover, write, idle or catchup');
   }
   const fault = (values.fault ?? 'kill') as Fault;
   if (!faults.includes(fault)) fail(`--fault: expected one of ${faults.join(', ')}, got "${values.fault}"`);
@@ -100,6 +107,7 @@ function parse(argv: string[]): Args {
       1,
       workload === 'idle' ? idleSecondsMax : secondsMax,
     ),
+    mib: intArg('mib', values.mib, 256, 1, mibMax),
     compareEtcd: values.compare === 'etcd',
     keep: values.keep ?? false,
     inside: values.inside ?? false,
@@ -196,6 +204,22 @@ function printWrite(a: Args, results: readonly WriteResult[]): void {
   for (const r of results) reportProblems(r.system, r.logProblems);
 }
 
+function printCatchup(r: CatchupResult): void {
+  const stateMiB = r.snapshotBytes / (1024 * 1024);
+  out(`catchup: 3 nodes, filled to ${r.mib} MiB (${r.keys} keys of 64 KiB) in ${r.fillSeconds.toFixed(1)} s`);
+  out(`leader's snapshot: ${stateMiB.toFixed(1)} MiB`);
+  out(
+    `wiped follower caught up to index ${r.targetIndex} in ${Number.isFinite(r.catchUpMs) ? `${(r.catchUpMs / 1000).toFixed(2)} s` : 'NOT within the deadline'}`,
+  );
+  out(`leader changes during the catch-up: ${r.leaderChanges}`);
+  out(`writes during the catch-up: ${r.writesOk} acknowledged, ${r.writesFailed} failed`);
+  out(`longest event-loop stall on the leader: ${r.leaderLagMaxMs.toFixed(1)} ms`);
+  out(
+    `peak RSS per node (MiB): ${r.rssMiBMax.map((x) => x.toFixed(0)).join(', ')}; max / state size ${(Math.max(...r.rssMiBMax) / stateMiB).toFixed(2)}×`,
+  );
+  reportProblems('anya-ha', r.logProblems);
+}
+
 function printIdle(a: Args, results: readonly IdleResult[]): void {
   out(`idle: ${results[0]?.members.length ?? 0}-member cluster, ${a.seconds} s after a 5 s settle`);
   const w = [9, 8, 10, 14, 14];
@@ -272,6 +296,15 @@ async function run(a: Args): Promise<void> {
       const results = [await runWrite(await anya(), a.clients, a.seconds)];
       if (withEtcd) results.push(await runWrite(etcd(), a.clients, a.seconds));
       printWrite(a, results);
+      machine();
+      return;
+    }
+    case 'catchup': {
+      if (a.compareEtcd)
+        out(
+          'catchup: no etcd comparison (an etcd member with a wiped data directory must be removed and added again)',
+        );
+      printCatchup(await runCatchup(await AnyaCluster.create(3, a.keep), a.mib));
       machine();
       return;
     }

@@ -71,7 +71,8 @@ export interface RaftNodeOptions<R> {
   /**
    * Compact the log once at least this many entries were applied after the last snapshot (plus
    * a random 0-25% per snapshot, so that the nodes of a cluster do not all snapshot at once) and
-   * the entries applied since then add up to snapshotLogRatio times the last snapshot's size.
+   * the entries applied since then add up to snapshotLogRatio times the last snapshot's size, or
+   * once they add up to 64 MiB whatever their count (the log is held in memory).
    */
   readonly snapshotEntries: number;
   /**
@@ -89,8 +90,10 @@ export interface RaftNodeOptions<R> {
  * 200 MB/s); between turns the node handles messages, ticks and clients as usual.
  */
 const compactionSliceBytes = 512 * 1024;
+/** Bytes of a finished snapshot's chunks copied into one buffer per turn. */
+const compactionCopyBytes = 8 * 1024 * 1024;
 
-/** Past this many bytes of log since the last snapshot, compact whatever the snapshot's size. */
+/** Past this many bytes of log since the last snapshot, compact whatever the entry count or the snapshot's size. */
 const compactionLogBytesMax = 64 * 1024 * 1024;
 /** What an applied entry counts for beyond its data (index, term, request id, row). */
 const entryOverheadBytes = 48;
@@ -730,10 +733,17 @@ export class RaftNode<R> {
    */
   private maybeCompact(): void {
     if (this.stopped || this.compaction !== null) return;
-    if (this.applied - this.snapshotIndex < this.opts.snapshotEntries + this.compactionJitter) return;
     const ratio = this.opts.snapshotLogRatio ?? snapshotLogRatioDefault;
     const logBytes = this.logBytesSinceSnapshot;
-    if (logBytes < ratio * this.lastSnapshotBytes && logBytes < compactionLogBytesMax) return;
+    const byCount =
+      this.applied - this.snapshotIndex >= this.opts.snapshotEntries + this.compactionJitter &&
+      logBytes >= ratio * this.lastSnapshotBytes;
+    // The log is held in memory: past compactionLogBytesMax it is compacted whatever the count.
+    if (
+      !byCount &&
+      logBytes < compactionLogBytesMax * (1 + this.compactionJitter / this.opts.snapshotEntries)
+    )
+      return;
     const meta: Snapshot['meta'] = {
       index: this.applied,
       term: this.appliedTerm,
@@ -767,36 +777,60 @@ export class RaftNode<R> {
         this.continueCompaction(job);
         return;
       }
-      const snapshot: Snapshot = { meta: job.meta, data: Buffer.concat(job.parts) };
-      job.parts.length = 0;
-      const startedMs = this.opts.clock.nowMs();
-      const done = (err: Error | null): void => {
-        if (this.compaction !== job) return;
-        this.compaction = null;
-        if (this.stopped) return;
-        if (err !== null) {
-          this.opts.hooks?.onCompactionFailed?.(err);
-          return;
-        }
-        this.opts.hooks?.onCompacted?.(
-          job.meta.index,
-          snapshot.data.length,
-          this.opts.clock.nowMs() - startedMs,
-        );
-        this.compacted(snapshot, job.logBytes);
-      };
-      const storage = this.opts.storage;
-      if (storage.compactAsync !== undefined) storage.compactAsync(snapshot, done);
-      else {
-        try {
-          storage.compact(snapshot);
-        } catch (err) {
-          done(err as Error);
-          return;
-        }
-        done(null);
-      }
+      this.assembleCompaction(job, Buffer.allocUnsafe(job.parts.reduce((n, p) => n + p.length, 0)), 0, 0);
     }, 0);
+  }
+
+  /**
+   * Copies the chunks into one buffer (the core sends chunks of it to followers) a few MiB per
+   * turn: one copy of a large snapshot would hold the event loop for tens of milliseconds.
+   */
+  private assembleCompaction(job: CompactionJob, data: Buffer, part: number, at: number): void {
+    let copied = 0;
+    while (part < job.parts.length && copied < compactionCopyBytes) {
+      const p = job.parts[part]!;
+      data.set(p, at);
+      at += p.length;
+      copied += p.length;
+      part++;
+    }
+    if (part < job.parts.length) {
+      job.timer = this.opts.clock.setTimeout(() => {
+        job.timer = null;
+        if (this.compaction !== job || this.stopped) return;
+        this.assembleCompaction(job, data, part, at);
+      }, 0);
+      return;
+    }
+    const snapshot: Snapshot = { meta: job.meta, data };
+    job.parts.length = 0;
+    const startedMs = this.opts.clock.nowMs();
+    const done = (err: Error | null): void => {
+      if (this.compaction !== job) return;
+      this.compaction = null;
+      if (this.stopped) return;
+      if (err !== null) {
+        this.opts.hooks?.onCompactionFailed?.(err);
+        return;
+      }
+      this.opts.hooks?.onCompacted?.(
+        job.meta.index,
+        snapshot.data.length,
+        this.opts.clock.nowMs() - startedMs,
+      );
+      this.compacted(snapshot, job.logBytes);
+    };
+    const storage = this.opts.storage;
+    if (storage.compactAsync !== undefined) storage.compactAsync(snapshot, done);
+    else {
+      try {
+        storage.compact(snapshot);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      done(null);
+    }
   }
 
   /** The snapshot is durable: the core may drop the entries it covers. */
