@@ -19,6 +19,12 @@ export interface MemberStatus {
   lastContactMs: number | null;
   /** Highest log index known replicated on the member (leader only); null elsewhere. */
   matchIndex: number | null;
+  /** Entries the member is behind the leader's last index (leader only); null elsewhere. */
+  lagEntries: number | null;
+  /** How the leader replicates to it (leader only): probe, replicate, or snapshot; null elsewhere. */
+  replication: 'probe' | 'replicate' | 'snapshot' | null;
+  /** While a snapshot is being sent to it: its index and the bytes confirmed of the total. */
+  snapshotTransfer: { index: number; sentBytes: number; totalBytes: number } | null;
 }
 
 export interface NodeStatusView {

@@ -76,6 +76,16 @@ export interface KvListPageOptions extends KvGetOptions {
 const shutdownTransferTimeoutMs = 2000;
 /** How often per-peer reachability gauges are refreshed from the node's status. */
 const peerMetricsIntervalMs = 1000;
+/** A follower behind the leader whose match has not moved for this long is logged as an error. */
+const peerStuckMs = 10_000;
+
+interface PeerWatch {
+  match: number;
+  sinceMs: number;
+  warnedMs: number;
+  lostLogs: number;
+  state: string;
+}
 /** Entries returned by one list call. */
 const kvListMax = 10_000;
 
@@ -88,6 +98,8 @@ export class ClusterManager extends EventEmitter {
   private readonly addresses: Map<NodeId, string>;
   private state: 'new' | 'initialized' | 'running' | 'stopped' = 'new';
   private lastLeader: NodeId | null = null;
+  /** Leader only: what it last saw of each follower, to say when one is not catching up. */
+  private readonly peerWatch = new Map<string, PeerWatch>();
   private reachabilityTimer: NodeJS.Timeout | null = null;
   private transport: TlsTransport | null = null;
 
@@ -270,13 +282,76 @@ export class ClusterManager extends EventEmitter {
           self || (peer !== undefined && peer.lastContactTicks * tickMs < this.config.electionTimeoutMs),
         lastContactMs,
         matchIndex: self ? st.lastIndex : (peer?.match ?? null),
+        lagEntries: self
+          ? st.role === 'leader'
+            ? 0
+            : null
+          : peer
+            ? Math.max(0, st.lastIndex - peer.match)
+            : null,
+        replication: peer?.state ?? null,
+        snapshotTransfer: peer?.snapshot
+          ? { index: peer.snapshot.index, sentBytes: peer.snapshot.sent, totalBytes: peer.snapshot.total }
+          : null,
       };
     });
   }
 
   private updatePeerMetrics(): void {
+    const st = this.node?.status();
+    const nowMs = Date.now();
     for (const m of this.status().members) {
-      if (m.nodeId !== this.config.nodeId) this.metrics.setPeerReachable(m.nodeId, m.reachable);
+      if (m.nodeId === this.config.nodeId) continue;
+      this.metrics.setPeerReachable(m.nodeId, m.reachable);
+      this.metrics.setPeerLag(m.nodeId, m.lagEntries);
+    }
+    if (st === undefined || st.role !== 'leader') {
+      this.peerWatch.clear();
+      return;
+    }
+    // The leader says when a follower is not being brought up to date: a silent lag is how a
+    // replica gets lost for good.
+    for (const p of st.peers) {
+      const lag = Math.max(0, st.lastIndex - p.match);
+      const w = this.peerWatch.get(p.id) ?? {
+        match: p.match,
+        sinceMs: nowMs,
+        warnedMs: 0,
+        lostLogs: p.lostLogs,
+        state: p.state,
+      };
+      if (p.lostLogs > w.lostLogs) {
+        this.logger.warn(
+          { peer: p.id, lostLogs: p.lostLogs },
+          'follower no longer holds entries it acknowledged (data directory wiped or restored); bringing it up to date from the start',
+        );
+      }
+      if (p.state === 'snapshot' && w.state !== 'snapshot' && p.snapshot) {
+        this.logger.info(
+          { peer: p.id, index: p.snapshot.index, bytes: p.snapshot.total },
+          'follower is behind the compacted log; sending it a snapshot',
+        );
+      }
+      if (p.match > w.match || lag === 0) {
+        w.match = p.match;
+        w.sinceMs = nowMs;
+      } else if (nowMs - w.sinceMs >= peerStuckMs && nowMs - w.warnedMs >= peerStuckMs) {
+        w.warnedMs = nowMs;
+        this.logger.error(
+          {
+            peer: p.id,
+            lagEntries: lag,
+            match: p.match,
+            state: p.state,
+            lastContactMs: p.lastContactTicks * this.config.tickIntervalMs,
+            snapshot: p.snapshot,
+          },
+          `follower is not catching up: no progress for ${Math.round((nowMs - w.sinceMs) / 1000)} s`,
+        );
+      }
+      w.lostLogs = p.lostLogs;
+      w.state = p.state;
+      this.peerWatch.set(p.id, w);
     }
   }
 

@@ -31,6 +31,8 @@ export interface Metrics {
   observeSnapshot(bytes: number | null, seconds: number): void;
   setPeerRtt(peer: string, seconds: number): void;
   setPeerReachable(peer: string, reachable: boolean): void;
+  /** Entries the peer is behind the leader (null: not the leader, the series is dropped). */
+  setPeerLag(peer: string, entries: number | null): void;
   /** Drops a departed peer's series; peer labels are bounded by the membership, not by history. */
   removePeer(peer: string): void;
 }
@@ -155,6 +157,13 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
   });
 
+  const peerLag = new Gauge({
+    name: `${prefix}peer_lag_entries`,
+    help: 'Entries a peer is behind the leader (reported by the leader only).',
+    labelNames: ['peer'],
+    registers,
+  });
+
   return {
     registry,
     contentType: registry.contentType,
@@ -174,9 +183,14 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
     setPeerRtt: (peer, seconds) => peerRtt.set({ peer }, seconds),
     setPeerReachable: (peer, reachable) => peerReachable.set({ peer }, reachable ? 1 : 0),
+    setPeerLag(peer, entries) {
+      if (entries === null) peerLag.remove({ peer });
+      else peerLag.set({ peer }, entries);
+    },
     removePeer(peer) {
       peerRtt.remove({ peer });
       peerReachable.remove({ peer });
+      peerLag.remove({ peer });
     },
   };
 }

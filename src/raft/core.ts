@@ -201,6 +201,11 @@ export class RaftCore {
             next: pr.next,
             state: pr.state,
             lastContactTicks: r.nowTicks - pr.lastContactTick,
+            snapshot:
+              pr.state === 'snapshot' && pr.sending !== null
+                ? { index: pr.sending.meta.index, sent: pr.snapshotOffset, total: pr.sending.data.length }
+                : null,
+            lostLogs: pr.lostLogs,
           }))
         : [],
       leaseValid: leaseIsValid(r),

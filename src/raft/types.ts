@@ -408,6 +408,10 @@ export interface PeerStatus {
   readonly state: 'probe' | 'replicate' | 'snapshot';
   /** Ticks since the leader last heard from this peer. */
   readonly lastContactTicks: number;
+  /** In snapshot state: which snapshot, and the bytes the follower confirmed holding. */
+  readonly snapshot: { readonly index: Index; readonly sent: number; readonly total: number } | null;
+  /** Times the peer was found to have lost entries it had acknowledged (a wiped data dir). */
+  readonly lostLogs: number;
 }
 
 export interface RaftStatus {
