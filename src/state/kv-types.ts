@@ -18,6 +18,8 @@ export const kvListLimitMax = 10_000;
 export const kvHistoryPerKeyMaxDefault = 64;
 /** Default number of keys whose past (beyond their current value) is retained; see KvHistory. */
 export const kvHistoryKeysMaxDefault = 10_000;
+/** Default bound on the bytes of retained past versions (kvHistoryEntryBytes each). */
+export const kvHistoryBytesMaxDefault = 256 * 1024 * 1024;
 
 export interface KvPutCommand {
   readonly op: 'put';

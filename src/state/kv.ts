@@ -23,6 +23,7 @@ import { KvKeyIndex } from './kv-key-index.js';
 import { decodeKvSnapshot, KvSnapshotWriter, type KvSnapshotRecord } from './kv-snapshot.js';
 import {
   compareKeys,
+  kvHistoryBytesMaxDefault,
   kvHistoryKeysMaxDefault,
   kvHistoryPerKeyMaxDefault,
   kvListLimitMax,
@@ -44,6 +45,8 @@ export interface KvStoreOptions {
   readonly historyPerKeyMax?: number;
   /** Keys that may retain a past (deleted keys, live keys with older versions); >= 0. */
   readonly historyKeysMax?: number;
+  /** Bytes the past may take (oldest versions go first); see KvHistory. */
+  readonly historyBytesMax?: number;
 }
 
 /** Keys taken from the history index per step of a snapshot walk. */
@@ -79,6 +82,7 @@ interface LiveKey {
 export class KvStore implements StateMachine<KvResult> {
   private readonly historyPerKeyMax: number;
   private readonly historyKeysMax: number;
+  private readonly historyBytesMax: number;
   private live = new Map<string, LiveKey>();
   /** The keys of `live` in key order, for list(); changes only when a key appears or goes. */
   private liveKeys = new KvKeyIndex();
@@ -91,7 +95,8 @@ export class KvStore implements StateMachine<KvResult> {
   constructor(options: KvStoreOptions = {}) {
     this.historyPerKeyMax = options.historyPerKeyMax ?? kvHistoryPerKeyMaxDefault;
     this.historyKeysMax = options.historyKeysMax ?? kvHistoryKeysMaxDefault;
-    this.pastWrites = new KvHistory(this.historyPerKeyMax, this.historyKeysMax);
+    this.historyBytesMax = options.historyBytesMax ?? kvHistoryBytesMaxDefault;
+    this.pastWrites = new KvHistory(this.historyPerKeyMax, this.historyKeysMax, this.historyBytesMax);
     this.pastWrites.beforeChange = (key) => this.preserve(key);
   }
 
@@ -103,6 +108,11 @@ export class KvStore implements StateMachine<KvResult> {
   /** The index passed to the last apply() or covered by the last restore(); 0 before any. */
   get appliedIndex(): Index {
     return this.appliedIndexNow;
+  }
+
+  /** Bytes of retained past versions (what historyBytesMax bounds). */
+  get historyBytes(): number {
+    return this.pastWrites.pastBytes;
   }
 
   /** Number of live keys. */
@@ -304,7 +314,12 @@ export class KvStore implements StateMachine<KvResult> {
       }
     }
     const liveKeys = KvKeyIndex.fromKeys(live.keys());
-    this.pastWrites = KvHistory.fromEntries(this.historyPerKeyMax, this.historyKeysMax, entriesByKey);
+    this.pastWrites = KvHistory.fromEntries(
+      this.historyPerKeyMax,
+      this.historyKeysMax,
+      entriesByKey,
+      this.historyBytesMax,
+    );
     this.pastWrites.beforeChange = (key) => this.preserve(key);
     this.live = live;
     this.liveKeys = liveKeys;
