@@ -94,7 +94,7 @@ export class ClusterManager extends EventEmitter {
   readonly logger: Logger;
   readonly metrics: Metrics;
   private node: RaftNode<KvResult> | null = null;
-  private readonly kvStore = new KvStore();
+  private readonly kvStore: KvStore;
   private readonly addresses: Map<NodeId, string>;
   private state: 'new' | 'initialized' | 'running' | 'stopped' = 'new';
   private lastLeader: NodeId | null = null;
@@ -117,8 +117,13 @@ export class ClusterManager extends EventEmitter {
     this.logger =
       logger ??
       pino({ level: this.config.logLevel, base: { node: this.config.nodeId } }, pino.destination(2));
+    this.kvStore = new KvStore({ historyBytesMax: this.config.historyBytesMax });
     this.addresses = new Map(this.config.nodes.map((n) => [n.id, n.address]));
-    this.metrics = createMetrics({ nodeId: this.config.nodeId, status: () => this.status() });
+    this.metrics = createMetrics({
+      nodeId: this.config.nodeId,
+      status: () => this.status(),
+      historyBytes: () => this.kvStore.historyBytes,
+    });
   }
 
   /** Opens durable state (creating the data dir) and loads the TLS material. */

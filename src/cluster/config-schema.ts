@@ -11,6 +11,8 @@ export type LogLevel = (typeof logLevels)[number];
 /** Static node list length: voters (3, 5 or 7) plus learners; members join by gossip instead. */
 export const nodesMax = 64;
 export const snapshotEntriesMax = 10_000_000;
+/** Largest accepted historyBytesMax: 64 GiB. */
+export const historyBytesMaxMax = 64 * 1024 ** 3;
 
 /** One problem, in `HaError.details.errors`. `message` is complete and names the source. */
 export interface ConfigFieldError {
@@ -91,6 +93,12 @@ export const agentConfigSchema = {
       minimum: 1,
       maximum: snapshotEntriesMax,
       description: `an integer number of log entries in 1..${snapshotEntriesMax}`,
+    },
+    historyBytesMax: {
+      type: 'integer',
+      minimum: 0,
+      maximum: historyBytesMaxMax,
+      description: `an integer number of bytes in 0..${historyBytesMaxMax}`,
     },
   },
 } as const;

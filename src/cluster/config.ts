@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { HaError } from '../errors.js';
 import { nodeId, type NodeId } from '../raft/types.js';
+import { kvHistoryBytesMaxDefault } from '../state/kv-types.js';
 import { durationExpected, durationMsOrNull } from './duration.js';
 import {
   isAddressProblem,
@@ -82,6 +83,8 @@ export interface AgentConfig {
   readonly requestTimeoutMs: number;
   /** Compact the log every this many applied entries. */
   readonly snapshotEntries: number;
+  /** Bytes of past KV versions retained (oldest superseded go first). */
+  readonly historyBytesMax: number;
 }
 
 /** The same fields as node.yaml, as the library accepts them. */
@@ -101,6 +104,7 @@ export interface AgentConfigInput {
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly logLevel?: LogLevel;
   readonly snapshotEntries?: number;
+  readonly historyBytesMax?: number;
 }
 
 /** Parses node.yaml text. Relative paths resolve against `baseDir` (default: the source's folder). */
@@ -223,6 +227,7 @@ function validateConfig(raw: unknown, source: string, baseDir: string): AgentCon
     tls: { ca: tlsPath('ca'), cert: tlsPath('cert'), key: tlsPath('key') },
     logLevel: (str('logLevel') as LogLevel | undefined) ?? defaultLogLevel,
     snapshotEntries: typeof r.snapshotEntries === 'number' ? r.snapshotEntries : defaultSnapshotEntries,
+    historyBytesMax: typeof r.historyBytesMax === 'number' ? r.historyBytesMax : kvHistoryBytesMaxDefault,
   };
 }
 

@@ -40,6 +40,8 @@ export interface Metrics {
 export interface MetricsOptions {
   nodeId: string;
   status: () => MetricsStatusSource;
+  /** Bytes of retained past KV versions. */
+  historyBytes?: () => number;
 }
 
 const prefix = 'anya_ha_';
@@ -95,6 +97,15 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
     collect() {
       this.set(opts.status().appliedIndex);
+    },
+  });
+
+  new Gauge({
+    name: `${prefix}kv_history_bytes`,
+    help: 'Bytes of retained past KV versions (bounded by historyBytesMax).',
+    registers,
+    collect() {
+      this.set(opts.historyBytes?.() ?? 0);
     },
   });
 

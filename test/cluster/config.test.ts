@@ -34,6 +34,7 @@ tls:
 logLevel: debug
 requestTimeout: 2s
 snapshotEntries: 500
+historyBytesMax: 1048576
 `;
 
 const minimal = (extra = '', nodes = 'nodes: [node-1:7800, node-2:7801, node-3:7802]') => `
@@ -93,6 +94,7 @@ describe('parseAgentConfig', () => {
       logLevel: 'debug',
       requestTimeoutMs: 2000,
       snapshotEntries: 500,
+      historyBytesMax: 1048576,
     });
   });
 
@@ -110,6 +112,7 @@ describe('parseAgentConfig', () => {
     assert.equal(c.logLevel, 'info');
     assert.equal(c.requestTimeoutMs, 5000);
     assert.equal(c.snapshotEntries, 10_000);
+    assert.equal(c.historyBytesMax, 256 * 1024 * 1024);
   });
 
   it('treats discovery.static.nodes exactly like nodes', () => {
