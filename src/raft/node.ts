@@ -112,6 +112,8 @@ export class RaftNode {
   readFailures: ReadFailure[] = [];
   proposalFailures: ProposalFailure[] = [];
   pendingSnapshot: Snapshot | null = null;
+  /** Leader: reads registered for the next heartbeat round, which has not gone out yet. */
+  readRoundPending = false;
   /** Follower: the leader's snapshot arriving in chunks, held in memory until it is whole. */
   snapshotRecv: SnapshotReceive | null = null;
   /** Entries up to here are durable on this node (for a leader: its own match index). */

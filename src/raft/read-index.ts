@@ -27,12 +27,27 @@ export function requestRead(r: RaftNode, ctx: string, from: NodeId): boolean {
   return true;
 }
 
+/**
+ * Reads that arrive together share one heartbeat round: they take the next round's sequence
+ * number, and the round goes out once, when the runtime next takes a Ready (flushReadRound), so
+ * a burst of reads costs one broadcast, not one per read.
+ */
 function registerReads(r: RaftNode, reads: readonly { ctx: string; from: NodeId }[]): void {
   if (reads.length === 0) return;
-  const seq = ++r.readSeq;
+  const seq = r.readSeq + 1;
   for (const { ctx, from } of reads) r.readsPending.push({ ctx, from, index: r.commit, seq });
+  r.readRoundPending = true;
   confirmReads(r);
-  if (r.readsPending.length > 0) bcastHeartbeat(r);
+}
+
+/** Sends the heartbeat round that the reads registered since the last one are waiting for. */
+export function flushReadRound(r: RaftNode): void {
+  if (!r.readRoundPending) return;
+  r.readRoundPending = false;
+  if (r.role !== 'leader' || r.readsPending.length === 0) return;
+  r.readSeq++;
+  bcastHeartbeat(r);
+  confirmReads(r);
 }
 
 /** Called when the leader commits: reads held back by step 1 may proceed. */

@@ -5,6 +5,7 @@
 import { assert } from './assert.js';
 import { maybeCommit } from './leader.js';
 import type { RaftNode } from './node.js';
+import { flushReadRound } from './read-index.js';
 import type { HardState, Ready, SoftState } from './types.js';
 
 function sameHardState(a: HardState, b: HardState): boolean {
@@ -21,6 +22,7 @@ function committedLimit(r: RaftNode): number {
 
 export function hasReady(r: RaftNode): boolean {
   return (
+    r.readRoundPending ||
     !sameHardState(r.hardState(), r.persistedHardState) ||
     r.log.lastIndex > r.persistedIndex ||
     r.pendingSnapshot !== null ||
@@ -34,6 +36,7 @@ export function hasReady(r: RaftNode): boolean {
 }
 
 export function makeReady(r: RaftNode): Ready {
+  flushReadRound(r);
   const hardState = r.hardState();
   const softState = r.softState();
   return {

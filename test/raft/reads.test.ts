@@ -19,6 +19,18 @@ describe('ReadIndex (§6.4)', () => {
     assert.deepEqual(cluster.readStates.get(leader), [{ ctx: 'r1', index: commit }]);
   });
 
+  it('reads that arrive before the next Ready share one heartbeat round', () => {
+    const cluster = new Cluster([a, b, c]);
+    const leader = cluster.electLeader();
+    cluster.propose(leader, 'x');
+    const heartbeatsBefore = cluster.trace.filter((t) => t.includes('"type":"heartbeat"')).length;
+    for (let i = 0; i < 20; i++) assert.deepEqual(cluster.node(leader).readIndex(`r${i}`), { ok: true });
+    cluster.settle();
+    const heartbeats = cluster.trace.filter((t) => t.includes('"type":"heartbeat"')).length - heartbeatsBefore;
+    assert.equal(heartbeats, 2, 'one round: one heartbeat to each follower');
+    assert.equal(cluster.readStates.get(leader)!.length, 20, 'all 20 confirmed by it');
+  });
+
   it('a leader cut off from the quorum never confirms, and fails the read when it steps down', () => {
     const cluster = new Cluster([a, b, c]);
     const leader = cluster.electLeader();
