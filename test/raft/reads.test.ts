@@ -26,7 +26,8 @@ describe('ReadIndex (§6.4)', () => {
     const heartbeatsBefore = cluster.trace.filter((t) => t.includes('"type":"heartbeat"')).length;
     for (let i = 0; i < 20; i++) assert.deepEqual(cluster.node(leader).readIndex(`r${i}`), { ok: true });
     cluster.settle();
-    const heartbeats = cluster.trace.filter((t) => t.includes('"type":"heartbeat"')).length - heartbeatsBefore;
+    const heartbeats =
+      cluster.trace.filter((t) => t.includes('"type":"heartbeat"')).length - heartbeatsBefore;
     assert.equal(heartbeats, 2, 'one round: one heartbeat to each follower');
     assert.equal(cluster.readStates.get(leader)!.length, 20, 'all 20 confirmed by it');
   });
