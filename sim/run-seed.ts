@@ -102,12 +102,16 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // Automatic voter management (DESIGN §2): a controller that reacts to every new leader by
   // asking it for a membership change at once, as an autopilot promoting a standby would.
   const autopilot = prng.next() < 0.3;
+  // Client traffic: the usual mix (60% writes), or read-mostly (98% reads, as a configuration
+  // or discovery store sees, the traffic lease reads are offered for): there a leader often
+  // goes an election timeout or more without appending anything.
+  const readRatio = prng.next() < 0.3 ? 0.98 : 0.4;
   trace(
     `cluster: voters ${bootstrap.voters.join(',')} learners ${bootstrap.learners.join(',') || '-'}; ` +
       `appends of ${entriesPerAppendMax}, ${inflightMax} in flight, check-quorum ${checkQuorum ? 'on' : 'off'}, ` +
       `fast failover ${fastFailover ? 'on' : 'off'}, pending reads ${pendingReadsMax}, ` +
       `writes ${writeProfile}, timers up to ${timerLatenessMaxUs / 1000} ms late` +
-      `${autopilot ? ', autopilot' : ''}` +
+      `${autopilot ? ', autopilot' : ''}${readRatio > 0.5 ? ', read-mostly clients' : ''}` +
       `${storm ? ', storm' : ''}${figure8Seed ? ', figure-8 scenarios' : ''}`,
   );
   const checker = new InvariantChecker(() => scheduler.nowMs, {
@@ -188,11 +192,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
     const key = pick(keys);
     const r = prng.next();
     let op: KvOp;
-    if (r < 0.4) op = { kind: 'get' };
-    else if (r < 0.65) op = { kind: 'put', value: `c${clientId}-${opId}` };
-    else if (r < 0.85)
+    // Writes split 25:20:8:7 between put, compare-and-set put, delete and conditional delete.
+    const w = (r - readRatio) / (1 - readRatio);
+    if (r < readRatio) op = { kind: 'get' };
+    else if (w < 0.25 / 0.6) op = { kind: 'put', value: `c${clientId}-${opId}` };
+    else if (w < 0.45 / 0.6)
       op = { kind: 'put', value: `c${clientId}-${opId}`, ifVersion: lastVersion.get(key) ?? 0 };
-    else if (r < 0.93) op = { kind: 'delete' };
+    else if (w < 0.53 / 0.6) op = { kind: 'delete' };
     else op = { kind: 'delete', ifVersion: lastVersion.get(key) ?? 0 };
     const id = opId++;
     const invokeMs = scheduler.nowMs;
