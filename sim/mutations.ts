@@ -36,7 +36,7 @@ export const mutationsByName = {
   commitBeforeDurable: {
     mutations: { commitBeforeDurable: true },
     broken: 'the leader counts itself towards commit before its own write is durable',
-    seedsMax: 400,
+    seedsMax: 90,
   },
   sendBeforePersist: {
     mutations: { sendBeforePersist: true },
@@ -51,12 +51,12 @@ export const mutationsByName = {
   leaseWithFastFailover: {
     mutations: { leaseWithFastFailover: true },
     broken: 'lease reads are served while fast failover lets followers break their promise',
-    seedsMax: 194,
+    seedsMax: 150,
   },
   leaseIgnoresTransfer: {
     mutations: { leaseIgnoresTransfer: true },
     broken: 'the lease stays valid while a leadership transfer is under way',
-    seedsMax: 220,
+    seedsMax: 10,
   },
   readSkipsQuorum: {
     mutations: { readSkipsQuorum: true },
@@ -66,7 +66,7 @@ export const mutationsByName = {
   readBeforeTermCommit: {
     mutations: { readBeforeTermCommit: true },
     broken: 'ReadIndex does not wait for an entry of the leader’s term to commit',
-    seedsMax: 48,
+    seedsMax: 74,
   },
   ignoreCheckQuorum: {
     mutations: { ignoreCheckQuorum: true },
@@ -76,12 +76,12 @@ export const mutationsByName = {
   catchUpOnMessages: {
     mutations: { catchUpOnMessages: true },
     broken: 'every tick taken while handling a message is a catch-up tick',
-    seedsMax: 30,
+    seedsMax: 400,
   },
   leakForwardedReads: {
     mutations: { leakForwardedReads: true },
     broken: "a read that timed out stays in the core's bounded forwarded-read set",
-    seedsMax: 180,
+    seedsMax: 44,
   },
   noReadRetry: {
     mutations: { noReadRetry: true },

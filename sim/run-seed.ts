@@ -56,6 +56,13 @@ const drainMs = 1000;
 /** The calm phase after liveness, and when in it the planned leadership transfer starts. */
 const calmMs = 1500;
 const calmTransferAtMs = 300;
+/**
+ * The autopilot's controller polls every 0.5-1.5x this, and counts a voter its leader has not
+ * heard from for this many ticks as dead (Consul's LastContactThreshold is a fifth of its
+ * election timeout; this is half of ours, so that a lossy link alone rarely looks dead).
+ */
+const autopilotPollMs = 200;
+const autopilotDeadTicks = electionTicks / 2;
 
 export function runSeed(opts: SeedOptions): SeedResult {
   const prng = mulberry32(opts.seed);
@@ -102,8 +109,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // A busy event loop runs every timer a little late.
   const timerLatenessMaxUs = pick([0, 500, 1000, 2000]);
   // Automatic voter management (DESIGN §2): a controller that reacts to every new leader by
-  // asking it for a membership change at once, as an autopilot promoting a standby would.
+  // asking it for a membership change at once, as an autopilot promoting a standby would, and
+  // that polls every leader's view of its peers' health (autopilotReconcile).
   const autopilot = prng.next() < 0.3;
+  // Client traffic: the usual mix (60% writes), or read-mostly (98% reads, as a configuration
+  // or discovery store sees, the traffic lease reads are offered for): there a leader often
+  // goes an election timeout or more without appending anything.
+  const readRatio = prng.next() < 0.3 ? 0.98 : 0.4;
   // Snapshots travel in chunks; small chunks make a transfer many messages long, so that loss,
   // duplication, reordering, resets and crashes land in the middle of one.
   const snapshotChunkBytes = pick([256, 1024, 4096, 1 << 20]);
@@ -113,7 +125,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
       `fast failover ${fastFailover ? 'on' : 'off'}, pending reads ${pendingReadsMax}, ` +
       `writes ${writeProfile}, timers up to ${timerLatenessMaxUs / 1000} ms late, ` +
       `snapshot chunks of ${snapshotChunkBytes} bytes` +
-      `${autopilot ? ', autopilot' : ''}` +
+      `${autopilot ? ', autopilot' : ''}${readRatio > 0.5 ? ', read-mostly clients' : ''}` +
       `${storm ? ', storm' : ''}${figure8Seed ? ', figure-8 scenarios' : ''}`,
   );
   const checker = new InvariantChecker(() => scheduler.nowMs, {
@@ -195,11 +207,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
     const key = pick(keys);
     const r = prng.next();
     let op: KvOp;
-    if (r < 0.4) op = { kind: 'get' };
-    else if (r < 0.65) op = { kind: 'put', value: `c${clientId}-${opId}` };
-    else if (r < 0.85)
+    // Writes split 25:20:8:7 between put, compare-and-set put, delete and conditional delete.
+    const w = (r - readRatio) / (1 - readRatio);
+    if (r < readRatio) op = { kind: 'get' };
+    else if (w < 0.25 / 0.6) op = { kind: 'put', value: `c${clientId}-${opId}` };
+    else if (w < 0.45 / 0.6)
       op = { kind: 'put', value: `c${clientId}-${opId}`, ifVersion: lastVersion.get(key) ?? 0 };
-    else if (r < 0.93) op = { kind: 'delete' };
+    else if (w < 0.53 / 0.6) op = { kind: 'delete' };
     else op = { kind: 'delete', ifVersion: lastVersion.get(key) ?? 0 };
     const id = opId++;
     const invokeMs = scheduler.nowMs;
@@ -360,6 +374,44 @@ export function runSeed(opts: SeedOptions): SeedResult {
     );
   };
 
+  /**
+   * The autopilot's health pass, run by every node that believes it leads (as Consul's autopilot
+   * runs on the leader), each time its controller polls: a voter this leader has not heard from
+   * for `autopilotDeadTicks` is demoted (dead-server cleanup, never below 3 voters); otherwise a
+   * learner it hears from is promoted while there are fewer voters than the cluster started
+   * with. An isolated leader sees every follower as dead, so its request is appended where
+   * nobody else can see it.
+   */
+  const autopilotReconcile = (l: SimNode): void => {
+    const st = l.runtime!.status();
+    const cfg = st.config;
+    const heard = new Map(st.peers.map((p) => [p.id, p.lastContactTicks < autopilotDeadTicks]));
+    const dead = cfg.voters.filter((v) => v !== l.id && heard.get(v) === false);
+    const healthyLearners = cfg.learners.filter((v) => heard.get(v) === true);
+    const change =
+      dead.length > 0 && cfg.voters.length > 3
+        ? { type: 'demote' as const, node: pick(dead) }
+        : healthyLearners.length > 0 && cfg.voters.length < voterCount
+          ? { type: 'addVoter' as const, node: pick(healthyLearners) }
+          : null;
+    if (!change) return;
+    requestMembership(l, change, 'autopilot health');
+  };
+
+  const requestMembership = (
+    l: SimNode,
+    change: { type: 'addVoter' | 'demote'; node: NodeId },
+    who: string,
+  ): void => {
+    trace(`${who}: membership ${change.type} ${change.node} at ${l.id}`);
+    l.io(() => {
+      if (!l.up) return;
+      l.runtime!.changeMembershipCb(change, 500, (err) =>
+        trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`),
+      );
+    });
+  };
+
   /** Asks leader `l` to promote a learner or demote a voter (never below 3 voters). */
   const changeMembership = (l: SimNode, who: string): void => {
     const cfg = l.runtime!.status().config;
@@ -371,13 +423,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
         ? { type: 'demote' as const, node: pick(cfg.voters) }
         : null;
     if (!change) return;
-    trace(`${who}: membership ${change.type} ${change.node} at ${l.id}`);
-    l.io(() => {
-      if (!l.up) return;
-      l.runtime!.changeMembershipCb(change, 500, (err) =>
-        trace(`membership ${change.type} ${change.node}: ${err ? err.code : 'ok'}`),
-      );
-    });
+    requestMembership(l, change, who);
   };
 
   const nemesis = (): void => {
@@ -601,6 +647,16 @@ export function runSeed(opts: SeedOptions): SeedResult {
   // ---- phases ---------------------------------------------------------------------------------
   const faultPhaseMs = opts.faultPhaseMs ?? 3000;
   for (let c = 0; c < clientsCount; c++) scheduler.after(rnd(5000), () => runClient(c));
+  if (autopilot) {
+    const poll = (): void => {
+      if (healed) return;
+      for (const n of upNodes()) {
+        if (n.frozen === null && n.runtime!.status().role === 'leader') autopilotReconcile(n);
+      }
+      scheduler.after((autopilotPollMs / 2 + rnd(autopilotPollMs)) * 1000, poll);
+    };
+    scheduler.after(rnd(autopilotPollMs) * 1000, poll);
+  }
   for (let t = 300 + rnd(200); t < faultPhaseMs; t += storm ? 20 + rnd(60) : 50 + rnd(300)) {
     scheduler.at(t * 1000, nemesis);
   }

@@ -8,6 +8,7 @@ import type { Message, NodeId } from '../src/raft/types.js';
 import type { Transport, TransportHandler } from '../src/transport/types.js';
 import type { Prng } from '../src/raft/types.js';
 import type { Scheduler } from './scheduler.js';
+import { reconnectDelayMaxMsDefault, reconnectDelayMinMsDefault } from '../src/transport/tcp.js';
 
 export interface NetworkFaults {
   /** Probability in [0, 1) that a message is lost. */
@@ -31,6 +32,10 @@ export class SimNetwork {
   private readonly blocked = new Set<string>();
   /** Directed links whose connection is down until a reconnect (microseconds). */
   private readonly downUntilUs = new Map<string, number>();
+  /** The newest redial loop of each directed link: an older one (an earlier crash) stops. */
+  private readonly redialChains = new Map<string, number>();
+  /** Directed links whose sender missed the reset of a crash: the next send finds out. */
+  private readonly halfOpen = new Set<string>();
   private healEpoch = 0;
   private readonly handlers = new Map<NodeId, TransportHandler>();
   private readonly endpoints = new Map<NodeId, NetworkEndpoint>();
@@ -89,6 +94,7 @@ export class SimNetwork {
   healAll(): void {
     this.blocked.clear();
     this.downUntilUs.clear();
+    this.halfOpen.clear();
     this.healEpoch++;
   }
 
@@ -105,19 +111,48 @@ export class SimNetwork {
     const seenBy: NodeId[] = [];
     for (const id of this.endpoints.keys()) {
       if (id === peer || this.isBlocked(peer, id)) continue;
-      if (partial && this.prng.next() < 0.5) continue;
+      if (partial && this.prng.next() < 0.5) {
+        // No reset reached this peer (the host died silently): its connection is half-open
+        // and it goes on sending into it. The restarted process never gets those messages:
+        // the first one after the restart draws a reset from the peer's host, and the sender
+        // then redials like everyone else.
+        this.halfOpen.add(`${id}>${peer}`);
+        continue;
+      }
       seenBy.push(id);
+      this.halfOpen.delete(`${id}>${peer}`);
       this.resetSeenBy(id, peer, delayUs);
-      // The observer's own connection to the crashed peer is gone too: it dials again after its
-      // jittered backoff, and what it sends meanwhile is lost (a restarted peer is not reached
-      // at once).
-      const backoffUs = (5 + Math.floor(this.prng.next() * 150)) * 1000;
       const epoch = this.healEpoch;
       this.scheduler.after(delayUs, () => {
-        if (epoch === this.healEpoch) this.downUntilUs.set(`${id}>${peer}`, this.scheduler.nowUs + backoffUs);
+        if (epoch === this.healEpoch) this.redial(id, peer);
       });
     }
     return seenBy;
+  }
+
+  /**
+   * The observer's own connection to the crashed peer is gone too: what it sends meanwhile is
+   * lost, and it dials again on the production transport's schedule (outbound-link.ts: after
+   * max(min, ceiling * [0.5, 1]) with the ceiling doubling from reconnectDelayMinMs up to
+   * reconnectDelayMaxMs on every refused attempt). The first attempt after the peer is up again
+   * succeeds, so a restarted node is reached 0 to one backoff step after its restart.
+   */
+  private redial(from: NodeId, peer: NodeId): void {
+    const key = `${from}>${peer}`;
+    const epoch = this.healEpoch;
+    const chain = (this.redialChains.get(key) ?? 0) + 1;
+    this.redialChains.set(key, chain);
+    this.downUntilUs.set(key, Number.POSITIVE_INFINITY);
+    const attempt = (failures: number): void => {
+      const ceilingMs = Math.min(reconnectDelayMaxMsDefault, reconnectDelayMinMsDefault * 2 ** failures);
+      const delayMs = Math.max(reconnectDelayMinMsDefault, ceilingMs * (0.5 + 0.5 * this.prng.next()));
+      this.scheduler.after(Math.floor(delayMs * 1000), () => {
+        if (epoch !== this.healEpoch || this.redialChains.get(key) !== chain) return;
+        if (this.endpoints.get(peer)?.isUp()) this.downUntilUs.delete(key);
+        else attempt(failures + 1);
+      });
+    };
+    attempt(0);
   }
 
   /**
@@ -142,6 +177,19 @@ export class SimNetwork {
   private send(msg: Message): void {
     this.messagesSent++;
     const f = this.faults;
+    const link = `${msg.from}>${msg.to}`;
+    if (this.halfOpen.has(link) && this.endpoints.get(msg.to)?.isUp() && !this.isBlocked(msg.from, msg.to)) {
+      this.halfOpen.delete(link);
+      this.messagesDropped++;
+      const rttUs = 2 * f.delayMinUs + Math.floor(this.prng.next() * 2 * (f.delayMaxUs - f.delayMinUs));
+      this.resetSeenBy(msg.from, msg.to, rttUs);
+      this.downUntilUs.set(link, Number.POSITIVE_INFINITY);
+      const epoch = this.healEpoch;
+      this.scheduler.after(rttUs, () => {
+        if (epoch === this.healEpoch) this.redial(msg.from, msg.to);
+      });
+      return;
+    }
     if (this.isBlocked(msg.from, msg.to) || this.prng.next() < f.lossRatio) {
       this.messagesDropped++;
       return;

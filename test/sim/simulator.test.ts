@@ -33,12 +33,15 @@ test('the same seed gives the same event trace', () => {
   assert.notDeepEqual(a.trace, c.trace);
 });
 
+/** Twice the measured first catch (seed 85; seeds 85, 109 and 186 catch it in 1..200). */
+const figure8SeedsMax = 170;
+
 test('the steered Figure 8 scenario catches a core that commits old-term entries by counting replicas', () => {
   let found: string | null = null;
-  for (let seed = 1; seed <= 50 && found === null; seed++) {
+  for (let seed = 1; seed <= figure8SeedsMax && found === null; seed++) {
     const r = runSeed({ seed, mutations: knownMissesByName.commitOldTerms.mutations });
     if (r.violation) found = r.violation.invariant;
   }
-  assert.ok(found, 'no violation in 50 seeds');
+  assert.ok(found, `no violation in ${figure8SeedsMax} seeds`);
   assert.match(found, /leader completeness|state machine safety|linearizability/);
 });
