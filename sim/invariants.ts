@@ -76,7 +76,7 @@ export class InvariantChecker {
   private readonly completenessChecked = new Set<string>();
   maxCommit: Index = 0;
   /** How many times each check ran with something to check (a check that never runs proves nothing). */
-  readonly checksRun = { sends: 0, tokens: 0, commits: 0, quorumChecks: 0 };
+  readonly checksRun = { sends: 0, tokens: 0, commits: 0, commitDurability: 0, quorumChecks: 0 };
 
   constructor(
     private readonly nowMs: () => number,
@@ -358,6 +358,31 @@ export class InvariantChecker {
         return;
       }
       if (t === v.term) ownTerm = true;
+      // Committed means durable on a majority of the voters (§3.6): for each index this
+      // leadership commits by its own count — from its first entry on; an earlier index it
+      // learned as a follower was counted by an earlier leader, under that one's configuration,
+      // and is held wherever this leadership's first entry is — count the voters whose storage
+      // has completed the entry (or a snapshot covering it).
+      let durable = 0;
+      for (const w of v.voters) {
+        const d = this.mirror(w);
+        if (i <= d.snapIndex || d.termAt(i) === t) durable++;
+      }
+      if (i >= l.token.index) this.checksRun.commitDurability++;
+      if (i >= l.token.index && durable < Math.floor(v.voters.length / 2) + 1) {
+        this.fail(
+          'commit durability',
+          `${v.id} committed index ${i} (term ${t}) in term ${v.term}, but only ${durable} of its ${v.voters.length} voters hold it durably (` +
+            v.voters
+              .map((w) => {
+                const d = this.mirror(w);
+                return `${w}: durable to ${d.lastIndex}, snapshot ${d.snapIndex}, term at ${i} ${d.termAt(i) ?? '-'}`;
+              })
+              .join('; ') +
+            ')',
+        );
+        return;
+      }
       const c = this.committed.get(i);
       if (!c) this.committed.set(i, { term: t, inTerm: v.term });
       else if (c.term !== t) {

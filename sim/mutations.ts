@@ -21,7 +21,7 @@ export const mutationsByName = {
   doubleVote: {
     mutations: { doubleVote: true },
     broken: 'a node may grant a second vote in a term',
-    seedsMax: 10,
+    seedsMax: 22,
   },
   voteIgnoresLog: {
     mutations: { voteIgnoresLog: true },
@@ -36,7 +36,7 @@ export const mutationsByName = {
   commitBeforeDurable: {
     mutations: { commitBeforeDurable: true },
     broken: 'the leader counts itself towards commit before its own write is durable',
-    seedsMax: 90,
+    seedsMax: 10,
   },
   sendBeforePersist: {
     mutations: { sendBeforePersist: true },
@@ -46,27 +46,27 @@ export const mutationsByName = {
   longLease: {
     mutations: { leaseFactor: 3 },
     broken: 'the lease is 3x its safe length, longer than the election timeout',
-    seedsMax: 44,
+    seedsMax: 28,
   },
   leaseWithFastFailover: {
     mutations: { leaseWithFastFailover: true },
     broken: 'lease reads are served while fast failover lets followers break their promise',
-    seedsMax: 150,
+    seedsMax: 30,
   },
   leaseIgnoresTransfer: {
     mutations: { leaseIgnoresTransfer: true },
     broken: 'the lease stays valid while a leadership transfer is under way',
-    seedsMax: 10,
+    seedsMax: 44,
   },
   readSkipsQuorum: {
     mutations: { readSkipsQuorum: true },
     broken: 'ReadIndex answers without a quorum confirming leadership',
-    seedsMax: 80,
+    seedsMax: 42,
   },
   readBeforeTermCommit: {
     mutations: { readBeforeTermCommit: true },
     broken: 'ReadIndex does not wait for an entry of the leader’s term to commit',
-    seedsMax: 74,
+    seedsMax: 48,
   },
   ignoreCheckQuorum: {
     mutations: { ignoreCheckQuorum: true },
@@ -76,7 +76,7 @@ export const mutationsByName = {
   catchUpOnMessages: {
     mutations: { catchUpOnMessages: true },
     broken: 'every tick taken while handling a message is a catch-up tick',
-    seedsMax: 400,
+    seedsMax: 122,
   },
   leakForwardedReads: {
     mutations: { leakForwardedReads: true },
