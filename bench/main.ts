@@ -14,12 +14,12 @@ import { idleSecondsMax, runIdle, type IdleResult } from './idle.js';
 import { heal, runInNamespace } from './netns.js';
 import { fmtMs, fmtRatio, progress } from './stats.js';
 import type { BenchCluster } from './target.js';
-import { clientsMax, runWrite, secondsMax, type WriteResult } from './write.js';
+import { clientsMax, keysPerClientDefault, runWrite, secondsMax, type WriteResult } from './write.js';
 import { defaultElectionTimeoutMs, defaultHeartbeatIntervalMs } from '../src/cluster/config.js';
 
 const usage = `usage: npm run bench -- <workload> [options]
   failover [--nodes 3|5] [--trials N] [--fault kill|stop|partition|term]   (defaults 3, 10, kill)
-  write    [--clients N] [--seconds S]                                    (defaults 1, 10)
+  write    [--clients N] [--seconds S] [--keys K]                         (defaults 1, 10, 100 per client)
   idle     [--seconds S]                                                  (default 30)
   catchup  [--mib N]   fill to N MiB, wipe a follower, time its catch-up   (default 256)
 common:    --compare etcd   run the same workload against a 3-member etcd cluster too
@@ -39,6 +39,8 @@ interface Args {
   workload: 'failover' | 'write' | 'idle' | 'catchup';
   nodes: number;
   mib: number;
+  /** write: distinct keys over all clients; null = 100 per client. */
+  keys: number | null;
   trials: number;
   fault: Fault;
   clients: number;
@@ -72,6 +74,7 @@ function parse(argv: string[]): Args {
       clients: { type: 'string' },
       seconds: { type: 'string' },
       mib: { type: 'string' },
+      keys: { type: 'string' },
       compare: { type: 'string' },
       keep: { type: 'boolean' },
       inside: { type: 'boolean' },
@@ -108,6 +111,7 @@ function parse(argv: string[]): Args {
       workload === 'idle' ? idleSecondsMax : secondsMax,
     ),
     mib: intArg('mib', values.mib, 256, 1, mibMax),
+    keys: values.keys === undefined ? null : intArg('keys', values.keys, 1, 1, 10_000_000),
     compareEtcd: values.compare === 'etcd',
     keep: values.keep ?? false,
     inside: values.inside ?? false,
@@ -173,7 +177,7 @@ function printFailover(a: Args, results: readonly FailoverResult[]): void {
 
 function printWrite(a: Args, results: readonly WriteResult[]): void {
   out(
-    `write: ${a.clients} client(s), ${a.seconds} s, 256-byte values, one request open per client, to the leader`,
+    `write: ${a.clients} client(s), ${a.seconds} s, ${a.keys ?? a.clients * keysPerClientDefault} keys, 256-byte values, one request open per client, to the leader`,
   );
   const w = [9, 10, 10, 10, 10, 10, 8];
   out(pad(['system', 'ops', 'ops/s', 'p50', 'p99', 'max', 'errors'], w));
@@ -293,8 +297,9 @@ async function run(a: Args): Promise<void> {
       return;
     }
     case 'write': {
-      const results = [await runWrite(await anya(), a.clients, a.seconds)];
-      if (withEtcd) results.push(await runWrite(etcd(), a.clients, a.seconds));
+      const keys = a.keys ?? a.clients * keysPerClientDefault;
+      const results = [await runWrite(await anya(), a.clients, a.seconds, keys)];
+      if (withEtcd) results.push(await runWrite(etcd(), a.clients, a.seconds, keys));
       printWrite(a, results);
       machine();
       return;

@@ -14,7 +14,8 @@ const warmupMs = 1000;
 const writeTimeoutMs = 5000;
 /** Latency samples kept per run; beyond this only counts grow. */
 const samplesMax = 5_000_000;
-const keysPerClient = 100;
+/** Keys each client writes in turn when --keys is not given. */
+export const keysPerClientDefault = 100;
 /** Pause before asking again when no leader was found. */
 const leaderRetryMs = 20;
 
@@ -35,7 +36,10 @@ export async function runWrite(
   cluster: BenchCluster,
   clients: number,
   seconds: number,
+  keys: number = clients * keysPerClientDefault,
 ): Promise<WriteResult> {
+  // Client c writes keys c, c + clients, c + 2 * clients, ... below `keys`, in turn.
+  const keysPerClient = Math.max(1, Math.ceil(keys / clients));
   const client = new HttpClient(clients);
   const value = 'v'.repeat(valueBytes);
   const latencies: number[] = [];
@@ -61,7 +65,10 @@ export async function runWrite(
       })().finally(() => (lookup = null)));
     const worker = async (c: number): Promise<void> => {
       for (let seq = 0; running; seq++) {
-        const w = cluster.writeRequest(`write-${c}-${seq % keysPerClient}`, value);
+        const w = cluster.writeRequest(
+          `write-${(c + clients * (seq % keysPerClient)) % Math.max(keys, clients)}`,
+          value,
+        );
         const start = performance.now();
         const counted = measuring;
         try {
