@@ -51,8 +51,11 @@ interface SnapshotRow {
   readonly crc: number;
 }
 
-/** Log rows deleted per transaction after a compaction (each a few ms), one batch per turn. */
-const deleteBatchRows = 2000;
+/**
+ * Log rows deleted per transaction after a compaction, one batch per turn. Small: a row may carry
+ * up to a 1 MiB value, and freeing its overflow pages is most of a delete's cost.
+ */
+const deleteBatchRows = 256;
 interface MetaRow {
   readonly value: string;
   readonly crc: number;
