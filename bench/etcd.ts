@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Endpoint, Reply } from './http-client.js';
 import { httpJson } from '../testkit/local-cluster.js';
+import { Etcd3 } from 'etcd3';
 import { iptables } from './netns.js';
 import { summarizeLogs, type BenchCluster, type MemberView, type WriteRequest } from './target.js';
 
@@ -30,6 +31,8 @@ export interface EtcdOptions {
   /** Own uid and SNAT rule per member, so that cutRules() can isolate one (network namespace only). */
   readonly isolatable: boolean;
   readonly keepDir: boolean;
+  /** Writes through etcd's native gRPC client (the etcd3 package) instead of its JSON gateway. */
+  readonly grpc?: boolean;
 }
 
 export function etcdInstalled(): boolean {
@@ -52,11 +55,14 @@ interface Member {
 }
 
 export class EtcdCluster implements BenchCluster {
-  readonly system = 'etcd';
+  readonly system: string;
   readonly dir: string;
   private readonly members: Member[] = [];
+  /** One gRPC client per member, made on first use (grpc option). */
+  private readonly grpcClients = new Map<number, Etcd3>();
 
   constructor(private readonly options: EtcdOptions) {
+    this.system = options.grpc ? 'etcd-grpc' : 'etcd';
     this.dir = mkdtempSync(join(tmpdir(), 'anya-bench-etcd-'));
     // Members under their own uids must be able to reach their directories.
     if (options.isolatable) chmodSync(this.dir, 0o711);
@@ -191,6 +197,28 @@ export class EtcdCluster implements BenchCluster {
     return reply.status === 200;
   }
 
+  /** With the grpc option: a put through etcd's gRPC API to member i (rejects on failure). */
+  get putDirect(): ((i: number, key: string, value: string, timeoutMs: number) => Promise<void>) | undefined {
+    if (!this.options.grpc) return undefined;
+    return async (i, key, value, timeoutMs) => {
+      let client = this.grpcClients.get(i);
+      if (client === undefined) {
+        const m = this.members[i]!;
+        client = new Etcd3({ hosts: `http://${m.host}:${m.clientPort}` });
+        this.grpcClients.set(i, client);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([client.put(key).value(value).exec(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+  }
+
   async views(among: readonly number[], timeoutMs: number): Promise<(MemberView | null)[]> {
     return Promise.all(
       among.map(async (i): Promise<MemberView | null> => {
@@ -243,6 +271,8 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async destroy(): Promise<void> {
+    for (const c of this.grpcClients.values()) c.close();
+    this.grpcClients.clear();
     for (let i = 0; i < this.members.length; i++) {
       if (!this.isRunning(i)) continue;
       this.signal(i, 'SIGCONT');

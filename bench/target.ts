@@ -31,6 +31,8 @@ export interface BenchCluster {
   /** Where member i takes client requests. */
   endpoint(i: number): Endpoint;
   writeRequest(key: string, value: string): WriteRequest;
+  /** A native client's put to member i, used instead of writeRequest when present. */
+  readonly putDirect?: (i: number, key: string, value: string, timeoutMs: number) => Promise<void>;
   isWriteOk(reply: Reply): boolean;
   /** One poll of every member in `among`; for each that answers, who it thinks leads and in which term. */
   views(among: readonly number[], timeoutMs: number): Promise<(MemberView | null)[]>;

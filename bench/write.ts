@@ -53,6 +53,8 @@ export async function runWrite(
     const leader = await startCluster(cluster, client);
     monitor.start();
     let to = cluster.endpoint(leader);
+    let toIndex = leader;
+    const putDirect = cluster.putDirect;
     // After a failed write, clients look for the leader again (one lookup shared by all of them),
     // as a client that follows the leader would.
     let lookup: Promise<void> | null = null;
@@ -60,18 +62,26 @@ export async function runWrite(
     const findLeader = (): Promise<void> =>
       (lookup ??= (async () => {
         const found = agreedLeader(await cluster.views(all, statusTimeoutMs * 2), cluster.size);
-        if (found) to = cluster.endpoint(found.index);
-        else await sleep(leaderRetryMs);
+        if (found) {
+          to = cluster.endpoint(found.index);
+          toIndex = found.index;
+        } else await sleep(leaderRetryMs);
       })().finally(() => (lookup = null)));
     const worker = async (c: number): Promise<void> => {
       for (let seq = 0; running; seq++) {
-        const w = cluster.writeRequest(
-          `write-${(c + clients * (seq % keysPerClient)) % Math.max(keys, clients)}`,
-          value,
-        );
+        const key = `write-${(c + clients * (seq % keysPerClient)) % Math.max(keys, clients)}`;
         const start = performance.now();
         const counted = measuring;
         try {
+          if (putDirect !== undefined) {
+            await putDirect(toIndex, key, value, writeTimeoutMs);
+            if (counted && measuring) {
+              ops++;
+              if (latencies.length < samplesMax) latencies.push(performance.now() - start);
+            }
+            continue;
+          }
+          const w = cluster.writeRequest(key, value);
           const reply = await client.request(to, w.method, w.path, w.body, writeTimeoutMs);
           const ok = cluster.isWriteOk(reply);
           if (!ok) await findLeader();
