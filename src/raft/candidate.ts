@@ -110,6 +110,15 @@ export function handleVoteRequest(r: RaftNode, m: PreVoteMsg | VoteMsg): void {
     // Would we vote for m.from if it campaigned in m.term? Nothing is recorded (§9.6).
     const grant = m.term > r.term && (upToDate || r.opts.mutations?.voteIgnoresLog === true) && !inLease(r);
     r.send({ type: 'preVoteResp', from: r.id, to: m.from, term: grant ? m.term : r.term, reject: !grant });
+    // Fast failover ranks the followers by id (core.ts peerDisconnected). One that is waiting its
+    // turn or pre-campaigning steps aside when a voter ranked before it asks first with a log at
+    // least as good: campaigning too would only split the vote (each voting for itself) and cost
+    // a randomized election timeout. If that voter cannot win, this one campaigns after its own
+    // full timeout, as after granting a vote.
+    if (grant && r.opts.fastFailover && m.from < r.id && !r.opts.mutations?.noFailoverYield) {
+      if (r.role === 'preCandidate') becomeFollower(r, r.term, null);
+      else if (r.role === 'follower') r.resetElectionTimer();
+    }
     return;
   }
   const doubleVote = r.opts.mutations?.doubleVote === true;

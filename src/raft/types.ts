@@ -355,6 +355,8 @@ export interface Mutations {
   readonly confChangeBeforeTermCommit?: boolean;
   /** A leader keeps counting a peer's acknowledgements after that peer's connection dropped. */
   readonly keepAckOnDisconnect?: boolean;
+  /** A follower ranked after a pre-voting peer campaigns anyway during fast failover. */
+  readonly noFailoverYield?: boolean;
   /** The leader keeps a follower's match after the follower shows it lost its log (a wipe). */
   readonly keepLostMatch?: boolean;
   /** Runtime: a read that times out stays in the core's forwarded-read set (a leak). */

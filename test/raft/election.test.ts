@@ -218,3 +218,33 @@ describe('determinism', () => {
     assert.notDeepEqual(run(42), run(43));
   });
 });
+
+describe('fast failover: the followers do not split the vote', () => {
+  for (const noFailoverYield of [false, true]) {
+    it(`a follower ranked second steps aside when the first asks first${noFailoverYield ? ': not without the yield (mutation)' : ''}`, () => {
+      const [x, y, z] = ids('x', 'y', 'z');
+      const cluster = new Cluster([x, y, z], { overrides: { mutations: { noFailoverYield } } });
+      const leader = cluster.electLeader();
+      const [first, second] = [x, y, z].filter((n) => n !== leader).sort();
+      cluster.stopped.add(leader);
+      // The second-ranked follower sees the connection drop first and, its stagger collapsed by a
+      // late timer, pre-votes; the first-ranked one sees it a moment later and pre-votes too.
+      cluster.node(second).peerDisconnected(leader);
+      cluster.node(second).campaign();
+      cluster.node(first).peerDisconnected(leader);
+      cluster.settle();
+      const candidates = cluster.trace
+        .map((t) => JSON.parse(t) as { type: string; from: string; term: number })
+        .filter((m) => m.type === 'vote');
+      const termsBy = new Map<string, Set<number>>();
+      for (const m of candidates) termsBy.set(m.from, (termsBy.get(m.from) ?? new Set()).add(m.term));
+      const both = [...(termsBy.get(first) ?? [])].some((t) => termsBy.get(second)?.has(t));
+      if (noFailoverYield) {
+        assert.ok(both, 'both campaign in one term: a split vote');
+        return;
+      }
+      assert.equal(both, false, 'only one of them campaigns in a term');
+      assert.equal(cluster.node(first).status().role, 'leader');
+    });
+  }
+});
