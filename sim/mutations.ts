@@ -31,7 +31,7 @@ export const mutationsByName = {
   skipPrevCheck: {
     mutations: { skipPrevCheck: true },
     broken: 'a follower accepts appends without the previous-entry check',
-    seedsMax: 10,
+    seedsMax: 32,
   },
   commitBeforeDurable: {
     mutations: { commitBeforeDurable: true },
@@ -66,7 +66,7 @@ export const mutationsByName = {
   readBeforeTermCommit: {
     mutations: { readBeforeTermCommit: true },
     broken: 'ReadIndex does not wait for an entry of the leader’s term to commit',
-    seedsMax: 48,
+    seedsMax: 146,
   },
   ignoreCheckQuorum: {
     mutations: { ignoreCheckQuorum: true },
@@ -76,7 +76,7 @@ export const mutationsByName = {
   catchUpOnMessages: {
     mutations: { catchUpOnMessages: true },
     broken: 'every tick taken while handling a message is a catch-up tick',
-    seedsMax: 122,
+    seedsMax: 170,
   },
   leakForwardedReads: {
     mutations: { leakForwardedReads: true },
