@@ -214,7 +214,10 @@ export class InvariantChecker {
   onReceive(id: NodeId, m: Message, nowMs: number): void {
     const l = this.leadership.get(id);
     if (!l || m.term !== l.term) return;
-    if (m.type === 'appendResp' || m.type === 'heartbeatResp') l.heardMs.set(m.from, nowMs);
+    // Every answer of this term the core counts as contact (leader.ts noteContact).
+    if (m.type === 'appendResp' || m.type === 'heartbeatResp' || m.type === 'snapshotChunkResp') {
+      l.heardMs.set(m.from, nowMs);
+    }
   }
 
   /** Leader completeness (§3.6.3): entries committed before term T are in T's leader's log. */
@@ -363,13 +366,19 @@ export class InvariantChecker {
       // learned as a follower was counted by an earlier leader, under that one's configuration,
       // and is held wherever this leadership's first entry is — count the voters whose storage
       // has completed the entry (or a snapshot covering it).
-      let durable = 0;
-      for (const w of v.voters) {
-        const d = this.mirror(w);
-        if (i <= d.snapIndex || d.termAt(i) === t) durable++;
-      }
+      // The configuration may have changed since the last check (a change applied in the same
+      // batch of events as the commit): a commit counted under either is valid.
+      const durableIn = (voters: readonly string[]): number =>
+        voters.filter((w) => {
+          const d = this.mirror(w as NodeId);
+          return i <= d.snapIndex || d.termAt(i) === t;
+        }).length;
+      const previous = l.voters.split(',').filter((w) => w !== '');
+      const majorityIn = (voters: readonly string[]): boolean =>
+        voters.length > 0 && durableIn(voters) >= Math.floor(voters.length / 2) + 1;
       if (i >= l.token.index) this.checksRun.commitDurability++;
-      if (i >= l.token.index && durable < Math.floor(v.voters.length / 2) + 1) {
+      if (i >= l.token.index && !majorityIn(v.voters) && !majorityIn(previous)) {
+        const durable = durableIn(v.voters);
         this.fail(
           'commit durability',
           `${v.id} committed index ${i} (term ${t}) in term ${v.term}, but only ${durable} of its ${v.voters.length} voters hold it durably (` +

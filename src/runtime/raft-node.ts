@@ -802,6 +802,13 @@ export class RaftNode<R> {
       }, 0);
       return;
     }
+    // A snapshot from the leader newer than this one was received meanwhile (the core holds it,
+    // its write may still be in flight): storing this one would only be overwritten.
+    if (this.core.status().snapshotIndex >= job.meta.index || this.writeInFlight?.snapshot) {
+      this.compaction = null;
+      job.stream.close();
+      return;
+    }
     const snapshot: Snapshot = { meta: job.meta, data };
     job.parts.length = 0;
     const startedMs = this.opts.clock.nowMs();
