@@ -305,7 +305,7 @@ export class ClusterManager extends EventEmitter {
   private updatePeerMetrics(): void {
     const st = this.node?.status();
     const nowMs = Date.now();
-    for (const m of this.status().members) {
+    for (const m of st ? this.members(st) : []) {
       if (m.nodeId === this.config.nodeId) continue;
       this.metrics.setPeerReachable(m.nodeId, m.reachable);
       this.metrics.setPeerLag(m.nodeId, m.lagEntries);

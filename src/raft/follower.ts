@@ -5,7 +5,16 @@
 import type { RaftNode } from './node.js';
 import { stopLeading } from './leader.js';
 import { failForwardedReads } from './read-index.js';
-import type { AppendMsg, HeartbeatMsg, Index, NodeId, SnapshotChunkMsg, SnapshotMsg, Term } from './types.js';
+import type {
+  AppendMsg,
+  HeartbeatMsg,
+  Index,
+  NodeId,
+  SnapshotChunkMsg,
+  SnapshotMeta,
+  SnapshotMsg,
+  Term,
+} from './types.js';
 
 export function becomeFollower(r: RaftNode, term: Term, leader: NodeId | null): void {
   if (term > r.term) {
@@ -111,18 +120,31 @@ export function handleHeartbeat(r: RaftNode, m: HeartbeatMsg): void {
 /** InstallSnapshot receiver (thesis §5.3). */
 export function handleSnapshot(r: RaftNode, m: SnapshotMsg): void {
   const meta = m.snapshot.meta;
-  if (meta.index <= r.commit) {
-    replyAppend(r, m, false, r.commit, 0);
-    return;
-  }
-  if (r.log.term(meta.index) === meta.term) {
-    // Our log already holds the snapshot's last entry, so it matches up to there: keep the log.
-    r.advanceCommit(meta.index);
-    replyAppend(r, m, false, meta.index, 0);
-    return;
-  }
+  if (answerCoveredSnapshot(r, m, meta) !== null) return;
   r.installSnapshot(m.snapshot);
   replyAppend(r, m, false, meta.index, 0);
+}
+
+/**
+ * A snapshot the follower does not need: at or below its commit, or ending on an entry its log
+ * already holds (so the log matches up to there and is kept). Answers it and says which; null
+ * when the snapshot is needed.
+ */
+function answerCoveredSnapshot(
+  r: RaftNode,
+  m: SnapshotMsg | SnapshotChunkMsg,
+  meta: SnapshotMeta,
+): 'committed' | 'held' | null {
+  if (meta.index <= r.commit) {
+    replyAppend(r, m, false, r.commit, 0);
+    return 'committed';
+  }
+  if (r.log.term(meta.index) === meta.term) {
+    r.advanceCommit(meta.index);
+    replyAppend(r, m, false, meta.index, 0);
+    return 'held';
+  }
+  return null;
 }
 
 /**
@@ -133,17 +155,9 @@ export function handleSnapshot(r: RaftNode, m: SnapshotMsg): void {
  */
 export function handleSnapshotChunk(r: RaftNode, m: SnapshotChunkMsg): void {
   const meta = m.meta;
-  if (meta.index <= r.commit) {
-    replyAppend(r, m, false, r.commit, 0);
-    return;
-  }
-  if (r.log.term(meta.index) === meta.term) {
-    // Our log already holds the snapshot's last entry, so it matches up to there: keep the log.
-    r.snapshotRecv = null;
-    r.advanceCommit(meta.index);
-    replyAppend(r, m, false, meta.index, 0);
-    return;
-  }
+  const covered = answerCoveredSnapshot(r, m, meta);
+  if (covered === 'held') r.snapshotRecv = null;
+  if (covered !== null) return;
   let recv = r.snapshotRecv;
   if (
     recv === null ||

@@ -66,14 +66,11 @@ export function step(r: RaftNode, m: Message): void {
       handleHeartbeat(r, m);
       return;
     case 'snapshot':
-      if (r.role === 'leader') return;
-      acceptLeaderContact(r, m.from);
-      handleSnapshot(r, m);
-      return;
     case 'snapshotChunk':
       if (r.role === 'leader') return;
       acceptLeaderContact(r, m.from);
-      handleSnapshotChunk(r, m);
+      if (m.type === 'snapshot') handleSnapshot(r, m);
+      else handleSnapshotChunk(r, m);
       return;
     case 'snapshotChunkResp':
       if (r.role === 'leader') handleSnapshotChunkResp(r, m);
